@@ -222,3 +222,45 @@ local function lease_check(core_key, hist_key, eid, c, now, lease_id, lease_epoc
   if (c.current_attempt_id or '') ~= attempt_id then return err('stale_lease') end
   return nil
 end
+
+-- Returns the token list of a capability CSV ("" -> {}; empty tokens skipped), or nil plus
+-- {0,"invalid_capabilities","<kind>:too_many_bytes|too_many_tokens"} (bounds 4096 bytes / 256 tokens).
+function H.parse_caps(csv, kind)
+  csv = csv or ''
+  if #csv > 4096 then return nil, err('invalid_capabilities', kind .. ':too_many_bytes') end
+  local list = {}
+  for tok in string.gmatch(csv, '[^,]+') do
+    list[#list + 1] = tok
+    if #list > 256 then return nil, err('invalid_capabilities', kind .. ':too_many_tokens') end
+  end
+  return list
+end
+
+-- Returns nil when the worker CSV covers every required token, else an error tuple:
+-- invalid_capabilities (required parsed first) or capability_mismatch with the missing
+-- tokens sorted (byte order) and comma-joined. Writes nothing.
+function H.match_caps(required_csv, worker_csv)
+  local req, e = H.parse_caps(required_csv, 'required')
+  if not req then return e end
+  local have, e2 = H.parse_caps(worker_csv, 'worker')
+  if not have then return e2 end
+  if #req == 0 then return nil end
+  local set, miss, seen = {}, {}, {}
+  for _, t in ipairs(have) do set[t] = true end
+  for _, t in ipairs(req) do
+    if not set[t] and not seen[t] then seen[t] = true; miss[#miss + 1] = t end
+  end
+  if #miss == 0 then return nil end
+  table.sort(miss)
+  return err('capability_mismatch', table.concat(miss, ','))
+end
+
+-- Returns the eligible-ZSET score -(priority * 10^12) + created_at (numbers; "" -> 0).
+function H.eligible_score(priority, created_at)
+  return 0 - (tonumber(priority) or 0) * 1000000000000 + (tonumber(created_at) or 0)
+end
+
+-- Returns true when v is JSON null (cjson.null) or nil: "absent" for policy values.
+function H.absent(v)
+  return v == nil or v == cjson.null
+end
