@@ -230,7 +230,9 @@ redis.register_function('ff_suspend_execution', function(keys, args)
       'waitpoint_token', xtoken, 'state', 'active', 'created_at', now, 'activated_at', now,
       'expires_at', timeout_s, 'satisfied_at', '', 'closed_at', '', 'close_reason', '',
       'signal_count', '0', 'matched_signal_count', '0', 'last_signal_at', '')
-    SS.write_cond(keys[xk + 2], cond, cond.composite and nil or SS.nc_new(cond), now)
+    local xst = nil
+    if not cond.composite then xst = SS.nc_new(cond) end
+    SS.write_cond(keys[xk + 2], cond, xst, now)
     redis.call('SADD', keys[14], xid)
     extras[#extras + 1] = {waitpoint_id = xid, waitpoint_key = xkey}
     H.push(reply, xid, xkey, xtoken)
