@@ -101,8 +101,11 @@ redis.register_function('ff_suspend_execution', function(keys, args)
       return err('additional_waitpoint_binding_malformed', tostring(x))
     end
   end
-  if n > 0 and #keys < 18 + 3 * n then
+  if (n > 0 and #keys ~= 18 + 3 * n) or #keys > 18 + 3 * n then
     return err('invalid_input', 'KEYS must hold 18 + 3 * num_extra_waitpoints keys')
+  end
+  if #args > 20 + 2 * n then
+    return err('invalid_input', 'ARGV holds more extra waitpoints than num_extra_waitpoints')
   end
   -- 1. dedup replay
   local dedup_on = idem ~= '' and H.set(k_dedup)
