@@ -134,7 +134,7 @@ type SetExecutionTagsReply struct {
 // SetExecutionTagsCmd builds the FCALL ff_set_execution_tags command; pass it to DoMulti to pipeline.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func SetExecutionTagsCmd(c valkey.CommandClient, k SetExecutionTagsKeys, a SetExecutionTagsArgs) valkey.Completed {
-	args := make([]string, 0, 0+2*len(a.Tags))
+	args := make([]string, 0, 2*len(a.Tags))
 	for _, v := range a.Tags {
 		args = append(args, v.Key, v.Value)
 	}

@@ -2653,8 +2653,11 @@ redis.register_function('ff_suspend_execution', function(keys, args)
       return err('additional_waitpoint_binding_malformed', tostring(x))
     end
   end
-  if n > 0 and #keys < 18 + 3 * n then
+  if (n > 0 and #keys ~= 18 + 3 * n) or #keys > 18 + 3 * n then
     return err('invalid_input', 'KEYS must hold 18 + 3 * num_extra_waitpoints keys')
+  end
+  if #args > 20 + 2 * n then
+    return err('invalid_input', 'ARGV holds more extra waitpoints than num_extra_waitpoints')
   end
   -- 1. dedup replay
   local dedup_on = idem ~= '' and H.set(k_dedup)
@@ -2782,7 +2785,9 @@ redis.register_function('ff_suspend_execution', function(keys, args)
       'waitpoint_token', xtoken, 'state', 'active', 'created_at', now, 'activated_at', now,
       'expires_at', timeout_s, 'satisfied_at', '', 'closed_at', '', 'close_reason', '',
       'signal_count', '0', 'matched_signal_count', '0', 'last_signal_at', '')
-    SS.write_cond(keys[xk + 2], cond, cond.composite and nil or SS.nc_new(cond), now)
+    local xst = nil
+    if not cond.composite then xst = SS.nc_new(cond) end
+    SS.write_cond(keys[xk + 2], cond, xst, now)
     redis.call('SADD', keys[14], xid)
     extras[#extras + 1] = {waitpoint_id = xid, waitpoint_key = xkey}
     H.push(reply, xid, xkey, xtoken)

@@ -268,9 +268,13 @@ func (e *emitter) listValues(g *jen.Group, recv, slice string, ps model.Params) 
 	}
 	capExpr := jen.Lit(ps.Len())
 	if r := ps.Repeat; r != nil {
-		capExpr = jen.Lit(ps.Len()).Op("+").Len(jen.Id(recv).Dot(r.GoName))
+		n := jen.Len(jen.Id(recv).Dot(r.GoName))
 		if len(r.Items) > 1 {
-			capExpr = jen.Lit(ps.Len()).Op("+").Lit(len(r.Items)).Op("*").Len(jen.Id(recv).Dot(r.GoName))
+			n = jen.Lit(len(r.Items)).Op("*").Add(n)
+		}
+		capExpr = n
+		if ps.Len() > 0 {
+			capExpr = jen.Lit(ps.Len()).Op("+").Add(n)
 		}
 	}
 	g.Id(slice).Op(":=").Make(jen.Index().String(), jen.Lit(0), capExpr)
@@ -291,7 +295,9 @@ func (e *emitter) listValues(g *jen.Group, recv, slice string, ps model.Params) 
 			}
 		})
 	}
-	if r := ps.Repeat; r != nil {
+	if r := ps.Repeat; r != nil && r.TypeName == "" && r.Items[0].Type == model.String {
+		g.Id(slice).Op("=").Append(jen.Id(slice), jen.Id(recv).Dot(r.GoName).Op("..."))
+	} else if r != nil {
 		g.For(jen.List(jen.Id("_"), jen.Id("v")).Op(":=").Range().Id(recv).Dot(r.GoName)).BlockFunc(func(fg *jen.Group) {
 			vals := []jen.Code{jen.Id(slice)}
 			if r.TypeName == "" {

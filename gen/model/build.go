@@ -434,7 +434,7 @@ var (
 	orRe      = regexp.MustCompile(`^(\d+)\s+or\s+(\d+)$`)
 	atLeastRe = regexp.MustCompile(`^>=\s*(\d+)\s*(,\s*even)?$`)
 	termNumRe = regexp.MustCompile(`^\d+$`)
-	termVarRe = regexp.MustCompile(`^(?:(\d+)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)$`)
+	termVarRe = regexp.MustCompile(`^(?:(\d+)\s*\*?\s*)?(N(?:_[A-Za-z0-9_]+)?)$`)
 )
 
 func (b *builder) count(kind string, t parse.Text) (countSpec, bool) {
@@ -647,8 +647,10 @@ func (b *builder) params(fn *Function, list *parse.List, prose []parse.Line) (Pa
 
 	case spec.atLeast:
 		if spec.even {
-			if g := pairGroup(names[plainPrefix:]); g != nil {
-				ps.Fixed = toParams(names[:plainPrefix])
+			// The pairs start at the first numbered name: k1, v1, k2, v2, ...
+			first := slices.IndexFunc(names, func(it item) bool { return strings.TrimRight(it.name, "0123456789") != it.name })
+			if g := pairGroup(names[max(first, 0):]); first >= 0 && g != nil {
+				ps.Fixed = toParams(names[:first])
 				ps.Repeat = &Repeat{LuaName: "pair", GoName: "Pairs", Items: g, TypeName: fn.GoName + kindWord(kind) + "Pair"}
 				b.diags.Warnf(pos, "%s (>=%d, even): read as repeated pairs (%s, %s)", kind, spec.fixed, g[0].LuaName, g[1].LuaName)
 				break
@@ -751,6 +753,14 @@ func (b *builder) repeatTail(fn *Function, kind string, spec countSpec, tail []i
 			b.diags.Errorf(it.pos, "%s: the repeated %s must be the only name after the %d fixed ones", kind, it.name, spec.fixed)
 			return restOf()
 		}
+	}
+	plainOnly := len(tail) > 0
+	for _, it := range tail {
+		plainOnly = plainOnly && it.kind == itemName && !it.bracket
+	}
+	if plainOnly {
+		b.diags.Errorf(tail[0].pos, "%s: the count has %d fixed names but %d are listed; mark the repeated part (name... or [name_0..N])", kind, spec.fixed, spec.fixed+len(tail))
+		return restOf()
 	}
 	// Foreign forms.
 	if spec.group == 1 {

@@ -73,11 +73,11 @@ func ParseFile(path string, src []byte, diags *diag.List) *File {
 	f := &File{Path: path, Source: src}
 	chunk, err := luaparse.Parse(bytes.NewReader(src), path)
 	if err != nil {
-		diags.Errorf(syntaxPos(path, err), "syntax error: %s", syntaxMsg(err))
+		diags.Errorf(syntaxPos(path, err), "%s", syntaxMsg(err))
 		return f
 	}
 	lines := splitLines(src)
-	p := &fileParser{file: f, lines: lines, diags: diags, locals: map[string]*ast.FunctionExpr{}}
+	p := &fileParser{file: f, lines: lines, diags: diags, locals: map[string]*ast.FunctionExpr{}, localLines: map[string]int{}}
 	p.top(chunk)
 	return f
 }
@@ -87,10 +87,14 @@ type fileParser struct {
 	lines  []string
 	diags  *diag.List
 	locals map[string]*ast.FunctionExpr // top-level local functions, for callbacks passed by name
+	// localLines is the line of each top-level local function's definition.
+	localLines map[string]int
 }
 
+// splitLines splits at "\r\n", "\n" and a lone "\r", the line ends Lua's lexer counts.
 func splitLines(src []byte) []string {
 	s := strings.ReplaceAll(string(src), "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
 	return strings.Split(s, "\n")
 }
 
@@ -114,10 +118,14 @@ func syntaxPos(path string, err error) diag.Pos {
 
 func syntaxMsg(err error) string {
 	if pe, ok := err.(*luaparse.Error); ok {
-		if pe.Token != "" {
-			return fmt.Sprintf("%s near '%s'", strings.TrimSpace(pe.Message), pe.Token)
+		msg := strings.TrimSpace(pe.Message)
+		if !strings.Contains(msg, "error") {
+			msg = "syntax error: " + msg
 		}
-		return strings.TrimSpace(pe.Message)
+		if pe.Token != "" {
+			return fmt.Sprintf("%s near '%s'", msg, pe.Token)
+		}
+		return msg
 	}
 	return strings.TrimSpace(err.Error())
 }
@@ -150,6 +158,7 @@ func (p *fileParser) top(chunk []ast.Stmt) {
 			for i, e := range s.Exprs {
 				if fn, ok := e.(*ast.FunctionExpr); ok && i < len(s.Names) {
 					p.locals[s.Names[i]] = fn
+					p.localLines[s.Names[i]] = s.Line()
 				}
 			}
 		case *ast.FuncCallStmt:
@@ -221,6 +230,12 @@ func (p *fileParser) register(call *ast.FuncCallExpr) {
 		return
 	}
 	fn.Header = p.header(call.Line())
+	// A callback passed by name may carry the header above its own definition instead.
+	if id, ok := callback.(*ast.IdentExpr); ok && len(fn.Header) == 0 {
+		if def := p.localLines[id.Value]; def > 0 {
+			fn.Header = p.header(def)
+		}
+	}
 	p.callback(fn, callback)
 	p.file.Functions = append(p.file.Functions, fn)
 }
@@ -283,7 +298,7 @@ func (p *fileParser) tableForm(fn *Function, tbl *ast.TableExpr) ast.Expr {
 // header collects the comment lines directly above line, dropping rulers.
 func (p *fileParser) header(line int) []Line {
 	var out []Line
-	for l := line - 1; l >= 1; l-- {
+	for l := min(line-1, len(p.lines)); l >= 1; l-- {
 		raw := p.lines[l-1]
 		start := firstNonSpace(raw)
 		if !strings.HasPrefix(raw[start:], "--") {

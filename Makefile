@@ -1,0 +1,36 @@
+# ffgo: the common tasks. `make help` lists them.
+.PHONY: help generate verify test lint valkey-up valkey-down bench-gen
+
+GO ?= go
+
+help:
+	@echo "make generate     regenerate ffscripts/ from lua/ (go generate ./...)"
+	@echo "make verify       fail with a diff when ffscripts/ is stale (strict annotations)"
+	@echo "make test         install and start Valkey if needed, then run every test against it"
+	@echo "make lint         go vet and gofmt"
+	@echo "make valkey-up    start Valkey on 127.0.0.1:16379 and a cluster on :17001-17003"
+	@echo "make valkey-down  stop them"
+	@echo "make bench-gen    generated FCALL vs hand-written FCALL (needs Valkey)"
+
+generate:
+	$(GO) generate ./...
+
+verify:
+	$(GO) run ./cmd/ffgen -lua lua -out ffscripts -strict -verify
+
+test:
+	bash scripts/test.sh
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'd:"; echo "$$out"; exit 1; fi
+
+valkey-up:
+	bash scripts/install-valkey.sh
+	bash scripts/valkey-up.sh
+
+valkey-down:
+	bash scripts/valkey-down.sh
+
+bench-gen: valkey-up
+	VALKEY_ADDR=127.0.0.1:16379 $(GO) test -run '^$$' -bench 'BenchmarkCall' -benchmem -count 6 ./ffscripts/

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it: installs Valkey when it is missing, starts the
+# standalone server and the 3-primary cluster, then runs every test against them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-valkey.sh
+bash scripts/valkey-up.sh
+export VALKEY_ADDR=${VALKEY_ADDR:-127.0.0.1:16379}
+export VALKEY_CLUSTER_ADDRS=${VALKEY_CLUSTER_ADDRS:-127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003}
+
+echo "== go vet" >&2
+go vet ./...
+echo "== golden outputs compile" >&2
+(cd gen/testdata && go build ./...)
+echo "== go test (VALKEY_ADDR=$VALKEY_ADDR)" >&2
+go test -count=1 ${GOTESTFLAGS:-} ./...
