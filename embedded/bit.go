@@ -1,0 +1,84 @@
+package embedded
+
+import (
+	"math"
+	"math/bits"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// newBitLib returns LuaBitOp 1.0's "bit" table: 32-bit operations on numbers.
+func newBitLib(L *lua.LState) *lua.LTable {
+	t := L.NewTable()
+	unary := func(f func(int32) int32) lua.LGFunction {
+		return func(L *lua.LState) int {
+			L.Push(lua.LNumber(f(bitArg(L, 1))))
+			return 1
+		}
+	}
+	fold := func(f func(a, b int32) int32) lua.LGFunction {
+		return func(L *lua.LState) int {
+			acc := bitArg(L, 1)
+			for i := 2; i <= L.GetTop(); i++ {
+				acc = f(acc, bitArg(L, i))
+			}
+			L.Push(lua.LNumber(acc))
+			return 1
+		}
+	}
+	shift := func(f func(x int32, n uint) int32) lua.LGFunction {
+		return func(L *lua.LState) int {
+			x, n := bitArg(L, 1), uint(bitArg(L, 2))&31
+			L.Push(lua.LNumber(f(x, n)))
+			return 1
+		}
+	}
+	fns := map[string]lua.LGFunction{
+		"tobit":   unary(func(x int32) int32 { return x }),
+		"bnot":    unary(func(x int32) int32 { return ^x }),
+		"bswap":   unary(func(x int32) int32 { return int32(bits.ReverseBytes32(uint32(x))) }),
+		"band":    fold(func(a, b int32) int32 { return a & b }),
+		"bor":     fold(func(a, b int32) int32 { return a | b }),
+		"bxor":    fold(func(a, b int32) int32 { return a ^ b }),
+		"lshift":  shift(func(x int32, n uint) int32 { return int32(uint32(x) << n) }),
+		"rshift":  shift(func(x int32, n uint) int32 { return int32(uint32(x) >> n) }),
+		"arshift": shift(func(x int32, n uint) int32 { return x >> n }),
+		"rol":     shift(func(x int32, n uint) int32 { return int32(bits.RotateLeft32(uint32(x), int(n))) }),
+		"ror":     shift(func(x int32, n uint) int32 { return int32(bits.RotateLeft32(uint32(x), -int(n))) }),
+		"tohex":   bitTohex,
+	}
+	for name, fn := range fns {
+		t.RawSetString(name, L.NewFunction(fn))
+	}
+	return t
+}
+
+// bitArg converts argument n the way LuaBitOp does: add 2^52+2^51 and take
+// the low 32 bits of the double, i.e. round to nearest even, modulo 2^32.
+func bitArg(L *lua.LState, n int) int32 {
+	x := float64(L.CheckNumber(n))
+	return int32(uint32(math.Float64bits(x + 6755399441055744.0)))
+}
+
+func bitTohex(L *lua.LState) int {
+	x := uint32(bitArg(L, 1))
+	n := int32(8)
+	if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
+		n = bitArg(L, 2)
+	}
+	digits := "0123456789abcdef"
+	if n < 0 {
+		n = -n
+		digits = "0123456789ABCDEF"
+	}
+	if n > 8 {
+		n = 8
+	}
+	buf := make([]byte, n)
+	for i := n - 1; i >= 0; i-- {
+		buf[i] = digits[x&15]
+		x >>= 4
+	}
+	L.Push(lua.LString(buf))
+	return 1
+}

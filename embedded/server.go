@@ -1,0 +1,342 @@
+package embedded
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/alicebob/miniredis/v2/server"
+	"github.com/valkey-io/valkey-go"
+)
+
+// DefaultBusyLimit is how long one function call (or one FUNCTION LOAD) may run
+// before the engine stops it. Valkey's busy-reply-threshold defaults to the same 5s.
+const DefaultBusyLimit = 5 * time.Second
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithBusyLimit sets how long a function may run before it is stopped with an
+// error. Zero or a negative value disables the limit.
+func WithBusyLimit(d time.Duration) Option {
+	return func(s *Server) { s.busyLimit = d }
+}
+
+// WithTime starts the server with its clock frozen at t (see SetTime).
+func WithTime(t time.Time) Option {
+	return func(s *Server) { s.startTime = t }
+}
+
+// LogRecord is one redis.log call made by a function.
+type LogRecord struct {
+	Level   int    // redis.LOG_DEBUG (0) .. redis.LOG_WARNING (3)
+	Message string // the arguments joined with spaces, as Valkey writes them
+}
+
+// Server is an in-process Valkey look-alike that runs function libraries on
+// gopher-lua. Data commands are served by miniredis. Every command, and every
+// FCALL as a whole, runs under one lock, so a function is atomic with respect
+// to all other clients, as on Valkey's single thread.
+type Server struct {
+	busyLimit time.Duration
+	startTime time.Time
+
+	// mu is the engine's "main thread": held for every command and for a whole
+	// FCALL, so nothing interleaves with a running function.
+	mu    sync.Mutex
+	mr    *miniredis.Miniredis
+	srv   *server.Server
+	libs  map[string]*library
+	funcs map[string]*function
+	run   runState // state of the FCALL in progress, guarded by mu
+
+	logMu sync.Mutex
+	logs  []LogRecord
+
+	connMu sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// New returns a server that is ready for in-memory connections (Dial,
+// ClientOption). Call Start to also listen on a loopback TCP address, and
+// Close when done.
+func New(opts ...Option) (*Server, error) {
+	s := &Server{
+		busyLimit: DefaultBusyLimit,
+		libs:      map[string]*library{},
+		funcs:     map[string]*function{},
+		conns:     map[net.Conn]struct{}{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.mr = miniredis.NewMiniRedis()
+	// Dial starts miniredis without a listener; we only need its command table.
+	c, err := s.mr.Dial()
+	if err != nil {
+		return nil, fmt.Errorf("embedded: start keyspace: %w", err)
+	}
+	c.Close()
+	s.srv = s.mr.Server()
+	// Expiry follows the clock (real time, or SetTime), like Valkey's.
+	s.mr.ClockTTL(true)
+	if !s.startTime.IsZero() {
+		s.mr.SetTime(s.startTime)
+	}
+	return s, nil
+}
+
+// Start listens on 127.0.0.1 with a free port. Addr reports the address.
+func (s *Server) Start() error {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.closed {
+		return errors.New("embedded: server closed")
+	}
+	if s.ln != nil {
+		return errors.New("embedded: server already started")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("embedded: listen: %w", err)
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.serve(c)
+		}
+	}()
+	return nil
+}
+
+// Addr is the loopback address after Start, or "" before.
+func (s *Server) Addr() string {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Dial returns an in-memory connection to the server (no socket involved).
+func (s *Server) Dial() (net.Conn, error) {
+	c, srvSide := net.Pipe()
+	if !s.serve(srvSide) {
+		c.Close()
+		return nil, errors.New("embedded: server closed")
+	}
+	return c, nil
+}
+
+// ClientOption returns valkey-go options for this server: client-side caching
+// disabled (the engine does not implement CLIENT TRACKING) and connections
+// made in memory through Dial, so no socket is involved even before Start.
+func (s *Server) ClientOption() valkey.ClientOption {
+	addr := s.Addr()
+	if addr == "" {
+		addr = "embedded:0"
+	}
+	return valkey.ClientOption{
+		InitAddress:  []string{addr},
+		DisableCache: true,
+		DialCtxFn: func(context.Context, string, *net.Dialer, *tls.Config) (net.Conn, error) {
+			return s.Dial()
+		},
+	}
+}
+
+// Close stops the listener, closes every connection and waits for them.
+func (s *Server) Close() error {
+	s.connMu.Lock()
+	if s.closed {
+		s.connMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.connMu.Unlock()
+	s.wg.Wait()
+	s.mr.Close()
+	s.mu.Lock()
+	for _, l := range s.libs {
+		l.close()
+	}
+	s.libs = map[string]*library{}
+	s.funcs = map[string]*function{}
+	s.mu.Unlock()
+	return nil
+}
+
+// SetTime freezes the clock at t. TIME answers t and keys expire against it,
+// so lease expiry can be tested without sleeping.
+func (s *Server) SetTime(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mr.SetTime(t)
+}
+
+// FastForward moves the clock forward by d (freezing it first at the current
+// time if it was following the wall clock). Keys whose TTL ran out expire.
+func (s *Server) FastForward(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mr.SetTime(s.nowLocked().Add(d))
+}
+
+// Now is the server's current time, as TIME reports it.
+func (s *Server) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nowLocked()
+}
+
+func (s *Server) nowLocked() time.Time {
+	r := s.dispatchNested([]string{"TIME"})
+	if len(r.elems) != 2 {
+		return time.Now()
+	}
+	sec, _ := strconv.ParseInt(r.elems[0].str, 10, 64)
+	usec, _ := strconv.ParseInt(r.elems[1].str, 10, 64)
+	return time.Unix(sec, usec*1000)
+}
+
+// Logs returns the redis.log records written so far, oldest first.
+func (s *Server) Logs() []LogRecord {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return append([]LogRecord(nil), s.logs...)
+}
+
+// ClearLogs forgets the recorded redis.log records.
+func (s *Server) ClearLogs() {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	s.logs = nil
+}
+
+func (s *Server) addLog(level int, msg string) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	s.logs = append(s.logs, LogRecord{Level: level, Message: msg})
+}
+
+// conn is one client connection's state.
+type conn struct {
+	peer *server.Peer
+	db   int // the SELECTed database, so functions run on the caller's db
+}
+
+// serve runs a connection in its own goroutine; false if the server is closed.
+func (s *Server) serve(nc net.Conn) bool {
+	s.connMu.Lock()
+	if s.closed {
+		s.connMu.Unlock()
+		nc.Close()
+		return false
+	}
+	s.conns[nc] = struct{}{}
+	s.wg.Add(1)
+	s.connMu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.connMu.Lock()
+			delete(s.conns, nc)
+			s.connMu.Unlock()
+			nc.Close()
+		}()
+		s.serveConn(nc)
+	}()
+	return true
+}
+
+func (s *Server) serveConn(nc net.Conn) {
+	r := bufio.NewReaderSize(nc, 16<<10)
+	w := bufio.NewWriterSize(nc, 16<<10)
+	c := &conn{peer: server.NewPeer(w)}
+	for {
+		args, err := readCommand(r)
+		if err != nil {
+			var pe protocolError
+			if errors.As(err, &pe) {
+				c.peer.WriteError("ERR Protocol error: " + string(pe))
+				c.peer.Flush()
+			}
+			return
+		}
+		if len(args) == 0 {
+			continue
+		}
+		s.dispatch(c, args)
+		// Flush once per batch of pipelined commands.
+		if r.Buffered() == 0 {
+			c.peer.Flush()
+		}
+		if c.peer.Closed() {
+			c.peer.Flush()
+			return
+		}
+	}
+}
+
+// blocking lists commands that may wait for other clients; they run without
+// the engine lock (miniredis serialises them itself), or nothing could ever
+// wake them up.
+var blocking = map[string]bool{
+	"BLPOP": true, "BRPOP": true, "BLMOVE": true, "BRPOPLPUSH": true, "BLMPOP": true,
+	"BZPOPMIN": true, "BZPOPMAX": true, "BZMPOP": true, "XREAD": true, "XREADGROUP": true,
+}
+
+func (s *Server) dispatch(c *conn, args []string) {
+	name := strings.ToUpper(args[0])
+	switch name {
+	case "FCALL", "FCALL_RO":
+		s.mu.Lock()
+		s.fcall(c, name, args[1:])
+		s.mu.Unlock()
+	case "FUNCTION":
+		s.mu.Lock()
+		s.function(c, args[1:])
+		s.mu.Unlock()
+	case "SELECT":
+		s.mu.Lock()
+		s.srv.Dispatch(c.peer, args)
+		s.mu.Unlock()
+		if len(args) == 2 {
+			if n, err := strconv.Atoi(args[1]); err == nil && n >= 0 && n < 16 {
+				c.db = n
+			}
+		}
+	default:
+		if blocking[name] {
+			s.srv.Dispatch(c.peer, args)
+			return
+		}
+		s.mu.Lock()
+		s.srv.Dispatch(c.peer, args)
+		s.mu.Unlock()
+	}
+}
