@@ -39,7 +39,8 @@ type Keyring struct {
 }
 
 // ParseKeyring reads a keystore from its hash fields (an HGETALL reply).
-// Unknown fields are ignored. It never fails: problems surface when a kid is
+// Unknown fields are ignored, and a field whose value is "" counts as absent
+// (the library's rule: a value is set when it is not empty). It never fails: problems surface when a kid is
 // used (as the library's error codes) and from Validate.
 func ParseKeyring(fields map[string]string) Keyring {
 	r := Keyring{secrets: map[string]string{}, expiries: map[string]string{}}
@@ -51,6 +52,8 @@ func ParseKeyring(fields map[string]string) Keyring {
 			r.PreviousKID = v
 		case f == FieldPreviousExpiresAt:
 			r.PreviousExpiresAt = v
+		case v == "":
+			// An empty value counts as absent, as in the library.
 		case strings.HasPrefix(f, SecretFieldPrefix):
 			r.secrets[f[len(SecretFieldPrefix):]] = v
 		case strings.HasPrefix(f, ExpiresAtFieldPrefix):

@@ -116,6 +116,9 @@ func TestVerifyOrder(t *testing.T) {
 		{"empty keystore", empty, sign(t, "k1", secret1), "hmac_secret_not_initialized"},
 		{"current kid without secret", noCurrentSecret, sign(t, "k1", secret1), "invalid_token"},
 		{"bad secret beats MAC compare", badCurrent, "k1:" + strings.Repeat("x", 40), "invalid_secret"},
+		{"empty current secret is absent", ParseKeyring(map[string]string{"current_kid": "k1", "secret:k1": ""}), sign(t, "k1", secret1), "invalid_token"},
+		{"empty retired secret is absent", ParseKeyring(map[string]string{"current_kid": "k2", "secret:k2": secret1, "secret:k1": "", "expires_at:k1": fmt.Sprint(nowMs)}), sign(t, "k1", secret1), "invalid_token"},
+		{"empty retired expiry is absent", ParseKeyring(map[string]string{"current_kid": "k2", "secret:k2": secret1, "secret:k1": secret1, "expires_at:k1": ""}), sign(t, "k1", secret1), "token_expired"},
 	}
 	for _, tt := range tests {
 		if got := ErrorCode(tt.ring.Verify(tt.token, testBinding, now)); got != tt.code {
@@ -137,6 +140,7 @@ func TestKeyringSign(t *testing.T) {
 		{"empty current kid", map[string]string{"current_kid": "", "secret:": secret1}, "", "hmac_secret_not_initialized"},
 		{"no secret for current", map[string]string{"current_kid": "k1", "secret:k0": secret1}, "", "hmac_secret_not_initialized"},
 		{"bad secret", map[string]string{"current_kid": "k1", "secret:k1": "0g"}, "", "invalid_secret"},
+		{"empty secret", map[string]string{"current_kid": "k1", "secret:k1": ""}, "", "hmac_secret_not_initialized"},
 	}
 	for _, tt := range tests {
 		tok, err := ParseKeyring(tt.fields).Sign(testBinding)
