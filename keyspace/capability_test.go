@@ -175,3 +175,41 @@ func TestValidateLane(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCapabilityCSV: for any token list (split from the fuzz input on
+// '\x1f'), CapabilityCSV never panics; an accepted CSV parses back to
+// sorted, distinct, valid tokens within the limits, and every rejection
+// matches ErrInvalidCapability.
+func FuzzCapabilityCSV(f *testing.F) {
+	for _, s := range []string{"gpu\x1fcuda\x1fgpu", "", "a,b", "东京-gpu\x1f\x1fx", "gpu \x1fz", strings.Repeat("x\x1f", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var in []string
+		if s != "" {
+			in = strings.Split(s, "\x1f")
+		}
+		csv, err := CapabilityCSV(in)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidCapability) {
+				t.Fatalf("CapabilityCSV(%q): %v does not match ErrInvalidCapability", in, err)
+			}
+			return
+		}
+		back, err := ParseCapabilityCSV(csv)
+		if err != nil {
+			t.Fatalf("ParseCapabilityCSV(%q) of an accepted CSV: %v", csv, err)
+		}
+		for i, tok := range back {
+			if err := ValidateCapability(tok); err != nil {
+				t.Fatalf("token %q of %q: %v", tok, csv, err)
+			}
+			if i > 0 && back[i-1] >= tok {
+				t.Fatalf("CSV %q not sorted and distinct at %d", csv, i)
+			}
+		}
+		if len(MissingCapabilities(in, back)) != 0 {
+			t.Fatalf("CSV %q lacks some of %q", csv, in)
+		}
+	})
+}
