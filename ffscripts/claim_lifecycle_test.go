@@ -200,6 +200,12 @@ func TestIssueClaimGrant(t *testing.T) {
 			{"capability_mismatch", func(e *exe) {
 				e.mustCreate(func(_ *ffscripts.CreateExecutionKeys, a *ffscripts.CreateExecutionArgs) { caps(a) })
 			}, "gpu", "capability_mismatch cuda"},
+			// D14: each missing token once, sorted.
+			{"capability_mismatch_dedup", func(e *exe) {
+				e.mustCreate(func(_ *ffscripts.CreateExecutionKeys, a *ffscripts.CreateExecutionArgs) {
+					a.PolicyJSON = `{"routing_requirements":{"required_capabilities":["gpu","gpu","cuda","avx"]}}`
+				})
+			}, "avx", "capability_mismatch cuda,gpu"},
 			{"capability_match", func(e *exe) {
 				e.mustCreate(func(_ *ffscripts.CreateExecutionKeys, a *ffscripts.CreateExecutionArgs) { caps(a) })
 			}, "avx,cuda,gpu", ""},

@@ -183,3 +183,34 @@ func (e *exe) frameCmd(frameType, payload, mode, maxPayload, patchKind string) v
 		"", "", "", "0", c["current_attempt_id"], maxPayload, mode, patchKind, "0", "0", "0", "0"}
 	return e.f.db.B().Fcall().Function("ff_append_frame").Numkeys(4).Key(keys...).Arg(args...).Build()
 }
+
+// D11: fractional durations are floored to whole ms (the bindings send integers, so the
+// FCALL is built by hand).
+func TestFractionalDurationsFloored(t *testing.T) {
+	eachTarget(t, func(t *testing.T, f *fx) {
+		e := f.newExec()
+		e.mustCreate(nil)
+		if _, err := e.grant("w-a", "wi-a", ""); err != nil {
+			t.Fatal(err)
+		}
+		k := e.claimKeys(0, "wi-a")
+		res := f.do(f.db.B().Fcall().Function("ff_claim_execution").Numkeys(14).Key(k.ExecCore, k.ClaimGrant,
+			k.LaneEligible, k.LeaseExpiry, k.WorkerLeases, k.AttemptHash, k.AttemptUsage, k.AttemptPolicy,
+			k.AttemptsZset, k.LeaseCurrent, k.LeaseHistory, k.LaneActive, k.AttemptTimeout, k.ExecutionDeadline).
+			Arg(e.id, "w-a", "wi-a", f.lane, "", "lid", "30000.7", "20000.5", "aid", "{}", "", "").Build())
+		r, err := ffscripts.ParseClaimExecution(res) // an int64 parse fails on a fraction
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := e.core()
+		acq, _ := strconv.ParseInt(c["lease_acquired_at"], 10, 64)
+		if r.LeaseExpiresAt != acq+30000 || c["lease_renewal_deadline"] != strconv.FormatInt(acq+20000, 10) {
+			t.Errorf("expires %d deadline %s acquired %d", r.LeaseExpiresAt, c["lease_renewal_deadline"], acq)
+		}
+		rr := f.do(f.db.B().Fcall().Function("ff_renew_lease").Numkeys(4).Key(e.x("core"), e.x("lease:current"),
+			e.x("lease:history"), e.idx("lease_expiry")).Arg(e.id, "0", "aid", "lid", "1", "999.9", "0.5").Build())
+		if _, err := ffscripts.ParseRenewLease(rr); err != nil {
+			t.Errorf("renew with fractional ttl: %v", err)
+		}
+	})
+}
