@@ -41,12 +41,18 @@ func Load(ctx context.Context, c valkey.Client, lib Library) error {
 func loadNode(ctx context.Context, n valkey.Client, lib Library) error {
 	current, err := n.Do(ctx, n.B().FcallRo().Function(lib.VersionFunction).Numkeys(0).Build()).ToString()
 	if err == nil && current == lib.Version {
-		return nil
+		// Same version: still replace a library whose code differs (a forgotten version
+		// bump, or a build in development). When the code cannot be read, trust the version.
+		if same, err := sameCode(ctx, n, lib); err != nil || same {
+			return nil
+		}
 	}
 	if err != nil && !IsFunctionNotFound(err) {
 		// A foreign ff_version may lack no-writes; ask again the write way before deciding.
 		if v, err2 := n.Do(ctx, n.B().Fcall().Function(lib.VersionFunction).Numkeys(0).Build()).ToString(); err2 == nil && v == lib.Version {
-			return nil
+			if same, err := sameCode(ctx, n, lib); err != nil || same {
+				return nil
+			}
 		} else if err2 != nil && isReadOnly(err2) {
 			return nil
 		}
@@ -62,6 +68,30 @@ func loadNode(ctx context.Context, n valkey.Client, lib Library) error {
 		return fmt.Errorf("FUNCTION LOAD REPLACE %s %s: %w", lib.Name, lib.Version, err)
 	}
 	return nil
+}
+
+// sameCode reports whether the node's copy of the library has exactly lib.Source.
+func sameCode(ctx context.Context, n valkey.Client, lib Library) (bool, error) {
+	libs, err := n.Do(ctx, n.B().FunctionList().Libraryname(lib.Name).Withcode().Build()).ToArray()
+	if err != nil {
+		return false, err
+	}
+	for _, l := range libs {
+		m, err := l.AsMap()
+		if err != nil {
+			return false, err
+		}
+		nameMsg, codeMsg := m["library_name"], m["library_code"]
+		if name, _ := nameMsg.ToString(); name != lib.Name {
+			continue
+		}
+		code, err := codeMsg.ToString()
+		if err != nil {
+			return false, err
+		}
+		return code == lib.Source, nil
+	}
+	return false, nil
 }
 
 // IsFunctionNotFound reports whether err is the server's answer to an FCALL of a function

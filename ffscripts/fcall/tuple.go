@@ -30,15 +30,15 @@ func ParseTuple(function string, r valkey.ValkeyResult) (Tuple, error) {
 		if r.Error() != nil {
 			return t, fmt.Errorf("%s: %w", function, err)
 		}
-		return t, &ReplyError{Function: function, Msg: err.Error()}
+		return t, &ReplyError{Function: function, Msg: "not a tuple: " + err.Error()}
 	}
 	if len(arr) < 2 {
 		return t, &ReplyError{Function: function, Msg: fmt.Sprintf("a tuple of %d elements", len(arr))}
 	}
-	ok, err := arr[0].AsInt64()
-	if err != nil {
+	if !arr[0].IsInt64() {
 		return t, &ReplyError{Function: function, Msg: "first element is not an integer"}
 	}
+	ok, _ := arr[0].AsInt64()
 	status, err := arr[1].ToString()
 	if err != nil {
 		return t, &ReplyError{Function: function, Msg: "second element is not a string"}
