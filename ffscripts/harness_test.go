@@ -60,10 +60,20 @@ func targets(t *testing.T) []target {
 // forceLoad runs FUNCTION LOAD REPLACE of the embedded library on every primary: the
 // shared test server may hold an older build carrying the same version string, which
 // ffscripts.Load would leave in place.
+// FFGO_LIBRARY_FILE, when set, names a flattened library to load instead (to try Lua
+// changes before the package is regenerated).
 func forceLoad(db valkey.Client) error {
 	ctx := context.Background()
+	src := ffscripts.Source()
+	if p := os.Getenv("FFGO_LIBRARY_FILE"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		src = string(b)
+	}
 	for addr, n := range db.Nodes() {
-		err := n.Do(ctx, n.B().FunctionLoad().Replace().FunctionCode(ffscripts.Source()).Build()).Error()
+		err := n.Do(ctx, n.B().FunctionLoad().Replace().FunctionCode(src).Build()).Error()
 		if err != nil && !strings.HasPrefix(err.Error(), "READONLY") {
 			return fmt.Errorf("FUNCTION LOAD on %s: %w", addr, err)
 		}

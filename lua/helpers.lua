@@ -116,8 +116,8 @@ end
 
 -- Appends the varargs to list t; returns t.
 function H.push(t, ...)
-  local n = #t
-  for i = 1, select('#', ...) do t[n + i] = select(i, ...) end
+  local n, a = #t, {...}
+  for i = 1, select('#', ...) do t[n + i] = a[i] end
   return t
 end
 
