@@ -238,6 +238,8 @@ func TestSignalValidationNoWrites(t *testing.T) {
 		{name: "keystore empty with extras", r: sreq{cond: signal.Single(signal.Wildcard()), extras: []string{"wpk:x"}}, noSecret: true, code: "hmac_secret_not_initialized"},
 		{name: "no hmac key", r: sreq{cond: signal.Single(signal.Wildcard())},
 			mod: func(k *ffscripts.SuspendExecutionKeys, a *ffscripts.SuspendExecutionArgs) { k.HMACSecrets = "" }, code: "invalid_keys_missing_hmac"},
+		{name: "empty suspension id", r: sreq{cond: signal.Single(signal.Wildcard())},
+			mod: func(k *ffscripts.SuspendExecutionKeys, a *ffscripts.SuspendExecutionArgs) { a.SuspensionID = "" }, code: "invalid_input"},
 		{name: "partial fence", r: sreq{cond: signal.Single(signal.Wildcard())},
 			mod: func(k *ffscripts.SuspendExecutionKeys, a *ffscripts.SuspendExecutionArgs) { a.LeaseEpoch = "" }, code: "partial_fence_triple"},
 		{name: "no fence", r: sreq{cond: signal.Single(signal.Wildcard())},

@@ -479,6 +479,20 @@ func TestSignalPendingErrors(t *testing.T) {
 		if h := f.hgetallKey(f.wpKey(closed)); h["close_reason"] != "never_committed" {
 			t.Errorf("close_reason %q", h["close_reason"])
 		}
+		// A closed waitpoint id can be pending again, as a fresh record.
+		again := "50000000-0000-0000-0000-" + e.id[len(e.id)-12:]
+		if _, err := e.pendingWP(l, again, "wpk:g", f.serverMs()+60000); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.closeWP(again, "x"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.pendingWP(l, again, "wpk:g", f.serverMs()+60000); err != nil {
+			t.Fatalf("re-create closed: %v", err)
+		}
+		if h := f.hgetallKey(f.wpKey(again)); h["state"] != "pending" || h["close_reason"] != "" || h["closed_at"] != "" {
+			t.Errorf("re-created waitpoint %v", h)
+		}
 		if _, err := e.closeWP("missing", ""); sigCode(t, err) != "waitpoint_not_found" {
 			t.Errorf("close missing: %v", err)
 		}

@@ -216,6 +216,15 @@ func TestSignalHMACRotation(t *testing.T) {
 		if ks["secret:k1"] != s3 || ks["current_kid"] != "k5" || ks["secret:k2"] != "" {
 			t.Errorf("after gc: %v", ks)
 		}
+		// Several retired kids are listed sorted by kid.
+		if _, err := f.rotate("k0", s2, 600000); err != nil {
+			t.Fatal(err)
+		}
+		lk, err = f.listKids()
+		if err != nil || lk.CurrentKid != "k0" || lk.KidCount != 2 || len(lk.KidExpiries) != 4 ||
+			lk.KidExpiries[0] != "k1" || lk.KidExpiries[2] != "k5" {
+			t.Errorf("list after k0: %+v %v", lk, err)
+		}
 		// Grace that is not an integer cannot be typed; send it raw.
 		cmd := ffscripts.RotateWaitpointHMACSecretCmd(f.db, ffscripts.RotateWaitpointHMACSecretKeys{HMACSecrets: f.secKey()},
 			ffscripts.RotateWaitpointHMACSecretArgs{NewKid: "k6", NewSecretHex: s1})
