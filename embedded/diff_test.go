@@ -118,6 +118,7 @@ var diffCases = []diffCase{
 
 	// Number formatting.
 	{name: "tostring numbers", body: "return {tostring(0.1+0.2), tostring(1/3), tostring(1e14), tostring(1714000000000000), tostring(2^53), tostring(1/0), tostring(-1/0), tostring(0/0), tostring(100), tostring(-7.25e-5)}"},
+	{name: "math.huge", body: "return {tostring(math.huge), tostring(-math.huge), tostring(math.huge == 1/0), tostring(tonumber('inf') == math.huge)}"},
 	{name: "tostring negative zero", body: "return tostring(-0.0)"},
 	{name: "concat integer", body: "return 'n=' .. 1714000000000 .. ' m=' .. 42"},
 	{name: "concat float", body: "return 'x' .. 0.1 + 0.2", known: "number-coercion", raw: "$20\r\nx0.30000000000000004\r\n"},

@@ -99,6 +99,10 @@ func (s *Server) newLuaEnv() (*luaEnv, error) {
 	G.RawSetString("pairs", L.NewFunction(e.pairs))
 	G.RawSetString("setmetatable", L.NewFunction(e.setmetatable))
 
+	// gopher-lua's math.huge is MaxFloat64; Lua's is +inf.
+	if m, ok := G.RawGetString("math").(*lua.LTable); ok {
+		m.RawSetString("huge", lua.LNumber(math.Inf(1)))
+	}
 	osT := L.NewTable()
 	osT.RawSetString("clock", L.NewFunction(osClock))
 	G.RawSetString("os", osT)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -321,6 +322,14 @@ func (s *Server) dispatch(c *conn, args []string) {
 		s.mu.Lock()
 		s.function(c, args[1:])
 		s.mu.Unlock()
+	case "CLUSTER", "READONLY", "READWRITE":
+		// A standalone server, as valkey-go must see it (miniredis would
+		// answer CLUSTER SLOTS with a listener address we do not have).
+		c.peer.WriteError("ERR This instance has cluster support disabled")
+	case "DUMP":
+		s.mu.Lock()
+		s.dump(c, args[1:])
+		s.mu.Unlock()
 	case "SELECT":
 		s.mu.Lock()
 		s.srv.Dispatch(c.peer, args)
@@ -339,4 +348,68 @@ func (s *Server) dispatch(c *conn, args []string) {
 		s.srv.Dispatch(c.peer, args)
 		s.mu.Unlock()
 	}
+}
+
+// dump answers DUMP with a deterministic serialization of the value (type,
+// then length-prefixed elements in a canonical order). It is not Valkey's RDB
+// format: it serves snapshot comparisons, and RESTORE does not accept it.
+func (s *Server) dump(c *conn, args []string) {
+	if len(args) != 1 {
+		c.peer.WriteError("ERR wrong number of arguments for 'dump' command")
+		return
+	}
+	s.run.peer, s.run.db, s.run.resp3 = nil, c.db, false
+	defer func() { s.run.peer = nil }()
+	key := args[0]
+	typ := s.dispatchNested([]string{"TYPE", key}).str
+	var r reply
+	switch typ {
+	case "none":
+		c.peer.WriteNull()
+		return
+	case "string":
+		r = s.dispatchNested([]string{"GET", key})
+	case "hash":
+		r = s.dispatchNested([]string{"HGETALL", key})
+		sortPairs(r.elems)
+	case "set":
+		r = s.dispatchNested([]string{"SMEMBERS", key})
+		sort.Slice(r.elems, func(i, j int) bool { return r.elems[i].str < r.elems[j].str })
+	case "zset":
+		r = s.dispatchNested([]string{"ZRANGE", key, "0", "-1", "WITHSCORES"})
+	case "list":
+		r = s.dispatchNested([]string{"LRANGE", key, "0", "-1"})
+	case "stream":
+		r = s.dispatchNested([]string{"XRANGE", key, "-", "+"})
+	default:
+		c.peer.WriteError("ERR embedded: DUMP does not support type " + typ)
+		return
+	}
+	var b strings.Builder
+	b.WriteString("ffgo-embedded-dump:" + typ + ":")
+	appendReply(&b, r)
+	c.peer.WriteBulk(b.String())
+}
+
+func sortPairs(e []reply) {
+	type pair struct{ k, v reply }
+	ps := make([]pair, 0, len(e)/2)
+	for i := 0; i+1 < len(e); i += 2 {
+		ps = append(ps, pair{e[i], e[i+1]})
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].k.str < ps[j].k.str })
+	for i, p := range ps {
+		e[2*i], e[2*i+1] = p.k, p.v
+	}
+}
+
+func appendReply(b *strings.Builder, r reply) {
+	if r.kind == kindArray {
+		fmt.Fprintf(b, "*%d;", len(r.elems))
+		for _, e := range r.elems {
+			appendReply(b, e)
+		}
+		return
+	}
+	fmt.Fprintf(b, "%d:%s;", len(r.str), r.str)
 }
