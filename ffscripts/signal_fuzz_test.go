@@ -3,7 +3,6 @@ package ffscripts_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/flowfabric/ffgo/signal"
@@ -17,10 +16,6 @@ func sigFuzzFx(t *testing.T) *fx {
 	tg := targets(t)[0]
 	f := newFx(t, tg.db)
 	f.part, f.tag = sigFuzzPart, fmt.Sprintf("{fp:%d}", sigFuzzPart)
-	v, _ := sigLoaded.LoadOrStore(f.db, sync.OnceValue(func() error { return sigForceLoad(f.db) }))
-	if err := v.(func() error)(); err != nil {
-		t.Fatalf("load library: %v", err)
-	}
 	if f.hgetallKey(f.secKey())["current_kid"] != "k1" {
 		sigInitKeystore(t, f)
 	}

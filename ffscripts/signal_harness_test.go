@@ -6,51 +6,27 @@ package ffscripts_test
 // with "s" / "sig" so they never collide with the claim/lease harness.
 
 import (
-	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/flowfabric/ffgo/ffscripts"
 	"github.com/flowfabric/ffgo/ffscripts/fcall"
 	"github.com/flowfabric/ffgo/signal"
 	"github.com/google/uuid"
-	"github.com/valkey-io/valkey-go"
 )
 
 // sigSecret is the keystore secret of every signal test partition (spec §4.2 vector 1).
 const sigSecret = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
-var sigLoaded sync.Map // valkey.Client -> error
-
-// sigEachTarget is eachTarget plus a forced FUNCTION LOAD REPLACE of this tree's library
-// (the server is shared and the version string does not change while we iterate) and a
-// partition keystore holding kid k1 with sigSecret.
+// sigEachTarget is eachTarget (which force-loads this tree's library) plus a partition
+// keystore holding kid k1 with sigSecret.
 func sigEachTarget(t *testing.T, body func(t *testing.T, f *fx)) {
 	t.Helper()
 	eachTarget(t, func(t *testing.T, f *fx) {
-		v, _ := sigLoaded.LoadOrStore(f.db, sync.OnceValue(func() error { return sigForceLoad(f.db) }))
-		if err := v.(func() error)(); err != nil {
-			t.Fatalf("load library: %v", err)
-		}
 		sigInitKeystore(t, f)
 		body(t, f)
 	})
-}
-
-func sigForceLoad(db valkey.Client) error {
-	ctx := context.Background()
-	for _, n := range db.Nodes() {
-		err := n.Do(ctx, n.B().FunctionLoad().Replace().FunctionCode(ffscripts.Source()).Build()).Error()
-		if err != nil && !fcall.IsFunctionNotFound(err) {
-			if ve, ok := valkey.IsValkeyErr(err); ok && len(ve.Error()) >= 8 && ve.Error()[:8] == "READONLY" {
-				continue
-			}
-			return err
-		}
-	}
-	return nil
 }
 
 // sigInitKeystore resets the partition's keystore to {current_kid k1, secret:k1 sigSecret}.
