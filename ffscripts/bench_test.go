@@ -57,3 +57,58 @@ func BenchmarkCall(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCodec isolates what the generated layer adds: building the command and decoding
+// a reply (one real DUPLICATE reply, fetched once), without the round trip that dominates
+// BenchmarkCall.
+func BenchmarkCodec(b *testing.B) {
+	db := valkeytest.Standalone(b)
+	ctx := context.Background()
+	if err := ffscripts.Load(ctx, db); err != nil {
+		b.Fatal(err)
+	}
+	eid := keyspace.NewExecutionID(keyspace.Partition(201))
+	k, a := createArgs(eid)
+	c := ffscripts.New(db)
+	if _, err := c.CreateExecution(ctx, k, a); err != nil {
+		b.Fatal(err)
+	}
+	reply := db.Do(ctx, ffscripts.CreateExecutionCmd(db, k, a))
+
+	b.Run("generated", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			cmd := ffscripts.CreateExecutionCmd(db, k, a)
+			if len(cmd.Commands()) != 24 {
+				b.Fatal("bad command")
+			}
+			r, err := ffscripts.ParseCreateExecution(reply)
+			if err != nil || r.Status != "DUPLICATE" {
+				b.Fatal(r, err)
+			}
+		}
+	})
+	b.Run("handwritten", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			cmd := db.B().Fcall().Function("ff_create_execution").Numkeys(8).
+				Key(k.ExecCore, k.Payload, k.Policy, k.Tags, k.SchedulingZset, k.IdempotencyKey, k.ExecutionDeadline, k.AllExecutions).
+				Arg(a.ExecutionID, a.Namespace, a.LaneID, a.ExecutionKind, strconv.FormatInt(a.Priority, 10),
+					a.CreatorIdentity, a.PolicyJSON, string(a.InputPayload), "", "", a.TagsJSON, "", a.PartitionID).
+				Build()
+			if len(cmd.Commands()) != 24 {
+				b.Fatal("bad command")
+			}
+			arr, err := reply.ToArray()
+			if err != nil || len(arr) < 3 {
+				b.Fatal(err)
+			}
+			flag, _ := arr[0].AsInt64()
+			status, _ := arr[1].ToString()
+			id, _ := arr[2].ToString()
+			if flag != 1 || status != "DUPLICATE" || id == "" {
+				b.Fatal(flag, status, id)
+			}
+		}
+	})
+}
