@@ -222,6 +222,7 @@ func TestSignalValidationNoWrites(t *testing.T) {
 		r        sreq
 		mod      func(*ffscripts.SuspendExecutionKeys, *ffscripts.SuspendExecutionArgs)
 		noSecret bool
+		keepKeys int // send only the first keepKeys KEYS (a caller passing too few)
 		code     string
 	}{
 		{name: "condition not json", r: sreq{condJSON: `{"required_signal_names":`}, code: "invalid_input"},
@@ -236,8 +237,7 @@ func TestSignalValidationNoWrites(t *testing.T) {
 		{name: "extras without count", r: sreq{cond: signal.Single(signal.Wildcard()), extras: []string{"wpk:x"}},
 			mod: func(k *ffscripts.SuspendExecutionKeys, a *ffscripts.SuspendExecutionArgs) { a.NumExtraWaitpoints = 0 }, code: "invalid_input"},
 		{name: "keystore empty with extras", r: sreq{cond: signal.Single(signal.Wildcard()), extras: []string{"wpk:x"}}, noSecret: true, code: "hmac_secret_not_initialized"},
-		{name: "no hmac key", r: sreq{cond: signal.Single(signal.Wildcard())},
-			mod: func(k *ffscripts.SuspendExecutionKeys, a *ffscripts.SuspendExecutionArgs) { k.HMACSecrets = "" }, code: "invalid_keys_missing_hmac"},
+		{name: "no hmac key", r: sreq{cond: signal.Single(signal.Wildcard())}, keepKeys: 16, code: "invalid_keys_missing_hmac"},
 		{name: "empty suspension id", r: sreq{cond: signal.Single(signal.Wildcard())},
 			mod: func(k *ffscripts.SuspendExecutionKeys, a *ffscripts.SuspendExecutionArgs) { a.SuspensionID = "" }, code: "invalid_input"},
 		{name: "partial fence", r: sreq{cond: signal.Single(signal.Wildcard())},
@@ -269,7 +269,7 @@ func TestSignalValidationNoWrites(t *testing.T) {
 					watched = append(watched, x.WaitpointHash, x.WaitpointCondition)
 				}
 				before, wb := e.snapshot(), f.dumpKeys(watched)
-				_, err := f.c.SuspendExecution(f.ctx, k, a)
+				_, err := ffscripts.ParseSuspendExecution(f.sigRawKeys(ffscripts.SuspendExecutionCmd(f.db, k, a), tt.keepKeys, nil, 0))
 				if code := sigCode(t, err); code != tt.code {
 					t.Fatalf("code %q, want %q", code, tt.code)
 				}

@@ -16,9 +16,17 @@ import (
 // sigRaw sends cmd with ARGV slots replaced (1-based ARGV index → raw value), for the
 // inputs a typed binding cannot express (garbage in an int slot, a missing slot).
 func (f *fx) sigRaw(cmd valkey.Completed, argv map[int]string, dropFrom int) valkey.ValkeyResult {
+	return f.sigRawKeys(cmd, 0, argv, dropFrom)
+}
+
+// sigRawKeys is sigRaw that also keeps only the first keep KEYS (0: all).
+func (f *fx) sigRawKeys(cmd valkey.Completed, keep int, argv map[int]string, dropFrom int) valkey.ValkeyResult {
 	parts := cmd.Commands() // FCALL name numkeys keys... args...
 	nk, _ := strconv.Atoi(parts[2])
 	keys := append([]string{}, parts[3:3+nk]...)
+	if keep > 0 {
+		keys = keys[:keep]
+	}
 	args := append([]string{}, parts[3+nk:]...)
 	for i, v := range argv {
 		args[i-1] = v
@@ -26,7 +34,7 @@ func (f *fx) sigRaw(cmd valkey.Completed, argv map[int]string, dropFrom int) val
 	if dropFrom > 0 {
 		args = args[:dropFrom-1]
 	}
-	return f.do(f.db.B().Arbitrary("FCALL", parts[1], parts[2]).Keys(keys...).Args(args...).Build())
+	return f.do(f.db.B().Arbitrary("FCALL", parts[1], strconv.Itoa(len(keys))).Keys(keys...).Args(args...).Build())
 }
 
 // TestSignalTokens: forged, malformed, foreign, unknown-kid, expired-kid and rotated
