@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/valkey-io/valkey-go"
 
 	"github.com/flowfabric/ffgo/ffscripts"
 	"github.com/flowfabric/ffgo/signal"
@@ -196,6 +197,34 @@ func TestSignalEmptyNumerics(t *testing.T) {
 			}
 		}
 
+		// Too few KEYS from a raw caller: a structured answer, not a runtime error.
+		dk0, da0 := e.deliverArgs(pending, dreq{name: "x", token: pr.WaitpointToken})
+		short := []struct {
+			name string
+			cmd  valkey.Completed
+			keep int
+			code string
+		}{
+			{"deliver without feed", ffscripts.DeliverSignalCmd(f.db, dk0, da0), 14, "invalid_input"},
+			{"deliver without hmac", ffscripts.DeliverSignalCmd(f.db, dk0, da0), 13, "invalid_keys_missing_hmac"},
+			{"deliver with 3", ffscripts.DeliverSignalCmd(f.db, dk0, da0), 3, "invalid_input"},
+			{"buffer without hmac", bcmd, 8, "invalid_keys_missing_hmac"},
+			{"buffer with 2", bcmd, 2, "invalid_input"},
+			{"create pending without hmac", pcmd5(f, e), 3, "invalid_keys_missing_hmac"},
+		}
+		for _, c := range short {
+			res := f.sigRawKeys(c.cmd, c.keep, map[int]string{1: "short-" + c.name}, 0)
+			var err error
+			if c.name == "create pending without hmac" {
+				_, err = ffscripts.ParseCreatePendingWaitpoint(res)
+			} else {
+				_, err = ffscripts.ParseDeliverSignal(res)
+			}
+			if code := sigCode(t, err); code != c.code {
+				t.Errorf("%s: %q, want %q", c.name, code, c.code)
+			}
+		}
+
 		// ff_expire_suspension on a suspension without a timeout is not due.
 		rep, err := e.suspendOn(l, sreq{cond: signal.Single(signal.Wildcard())})
 		if err != nil {
@@ -282,6 +311,13 @@ func TestSignalValidationNoWrites(t *testing.T) {
 			})
 		}
 	})
+}
+
+// pcmd5 is a valid create-pending command (its first ARGV gets overwritten by the caller).
+func pcmd5(f *fx, e *exe) valkey.Completed {
+	return ffscripts.CreatePendingWaitpointCmd(f.db, ffscripts.CreatePendingWaitpointKeys{ExecCore: e.x("core"),
+		WaitpointHash: f.wpKey("p3"), PendingWaitpointExpiry: e.idx("pending_waitpoint_expiry"), HMACSecrets: f.secKey()},
+		ffscripts.CreatePendingWaitpointArgs{ExecutionID: e.id, WaitpointID: "p3", WaitpointKey: "k", ExpiresAt: f.serverMs() + 60000})
 }
 
 func (f *fx) dumpKeys(keys []string) map[string]string {

@@ -38,6 +38,13 @@ function SS.same(a, b)
   return acc == 0
 end
 
+-- Returns nil when keys holds at least n names, else the invalid_input tuple (a raw caller
+-- that passes too few KEYS gets an answer instead of a Lua runtime error).
+function SS.need_keys(keys, n)
+  if #keys >= n then return nil end
+  return err('invalid_input', 'KEYS must hold at least ' .. n .. ' keys, got ' .. #keys)
+end
+
 -- Returns the token message bound by the MAC.
 function SS.token_msg(wp_id, wp_key, created_at)
   return wp_id .. '|' .. wp_key .. '|' .. created_at
@@ -104,9 +111,12 @@ end
 -- KEYS (1): hmac_secrets
 -- ARGV (3): new_kid, new_secret_hex, grace_ms:int
 -- @reply ok(action, kid, new_kid?, gc_count:int?)
--- @errors invalid_kid, invalid_secret_hex, invalid_grace_ms, rotation_conflict
+-- @errors invalid_input, invalid_kid, invalid_secret_hex, invalid_grace_ms,
+--         rotation_conflict
 ---------------------------------------------------------------------------
 redis.register_function('ff_rotate_waitpoint_hmac_secret', function(keys, args)
+  local e = SS.need_keys(keys, 1)
+  if e then return e end
   local sec = keys[1]
   local kid, hex, grace_raw = args[1], args[2], args[3]
   if type(kid) ~= 'string' or kid == '' or string.find(kid, ':', 1, true) then
@@ -162,12 +172,15 @@ end)
 -- KEYS (1): hmac_secrets
 -- ARGV (0)
 -- @reply ok(current_kid, kid_count:int, kid_expiries...)
+-- @errors invalid_input
 -- @flags no-writes
 ---------------------------------------------------------------------------
 redis.register_function{
   function_name = 'ff_list_waitpoint_hmac_kids',
   flags = {'no-writes'},
   callback = function(keys, args)
+    local e = SS.need_keys(keys, 1)
+    if e then return e end
     local all = redis.call('HGETALL', keys[1])
     local now = now_ms()
     local cur = ''

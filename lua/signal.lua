@@ -431,7 +431,12 @@ end
 --         waitpoint_not_found, waitpoint_closed, signal_limit_exceeded
 ---------------------------------------------------------------------------
 redis.register_function('ff_deliver_signal', function(keys, args)
-  local a, e = SS.signal_args(args)
+  -- 13 KEYS reach the token check (invalid_keys_missing_hmac); 14 would fail the feed XADD.
+  local e = SS.need_keys(keys, 13)
+  if e then return e end
+  if #keys == 14 then return err('invalid_input', 'KEYS must hold 15 keys (signal_delivery_feed)') end
+  local a
+  a, e = SS.signal_args(args)
   if a == nil then return e end
   local k = {core = keys[1], cond = keys[2], stream = keys[3], sigs = keys[4], sig = keys[5],
     payload = keys[6], idem = keys[7], wp = keys[8], susp = keys[9]}
@@ -549,7 +554,10 @@ end)
 --         waitpoint_closed, signal_limit_exceeded
 ---------------------------------------------------------------------------
 redis.register_function('ff_buffer_signal_for_pending_waitpoint', function(keys, args)
-  local a, e = SS.signal_args(args)
+  local e = SS.need_keys(keys, 8)
+  if e then return e end
+  local a
+  a, e = SS.signal_args(args)
   if a == nil then return e end
   local k = {core = keys[1], stream = keys[3], sigs = keys[4], sig = keys[5],
     payload = keys[6], idem = keys[7], wp = keys[8]}

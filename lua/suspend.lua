@@ -80,6 +80,8 @@ end
 --         hmac_secret_not_initialized, invalid_secret
 ---------------------------------------------------------------------------
 redis.register_function('ff_suspend_execution', function(keys, args)
+  local e = SS.need_keys(keys, 16)
+  if e then return e end
   local eid, idx = args[1] or '', args[2] or ''
   local susp_id, wp_id, wp_key = args[6] or '', args[7] or '', args[8] or ''
   local reason, by = args[9] or '', args[10] or ''
@@ -89,7 +91,8 @@ redis.register_function('ff_suspend_execution', function(keys, args)
   if behavior == nil or behavior == '' then behavior = 'fail' end
   local idem = args[18] or ''
   local k_dedup = keys[18]
-  local n, e = opt_num(args[20], 'num_extra_waitpoints', 0)
+  local n
+  n, e = opt_num(args[20], 'num_extra_waitpoints', 0)
   if n == nil then return e end
   if n < 0 or math.floor(n) ~= n or n > 1000 then
     return err('invalid_input', 'num_extra_waitpoints must be a small non-negative integer')
@@ -304,8 +307,11 @@ end)
 -- @errors invalid_input, execution_not_found, execution_not_suspended
 ---------------------------------------------------------------------------
 redis.register_function('ff_resume_execution', function(keys, args)
+  local e = SS.need_keys(keys, 8)
+  if e then return e end
   local eid = args[1] or ''
-  local delay, e = opt_num(args[3], 'resume_delay_ms', 0)
+  local delay
+  delay, e = opt_num(args[3], 'resume_delay_ms', 0)
   if delay == nil then return e end
   delay = math.floor(delay)
   if delay < 0 then delay = 0 end
@@ -342,8 +348,11 @@ end)
 --            lane_terminal, lane_eligible, lane_delayed, lease_history
 -- ARGV (1): execution_id
 -- @reply ok(outcome, public_state?)
+-- @errors invalid_input
 ---------------------------------------------------------------------------
 redis.register_function('ff_expire_suspension', function(keys, args)
+  local e = SS.need_keys(keys, 11)
+  if e then return e end
   local eid = args[1] or ''
   local k_core, k_susp, k_tmo = keys[1], keys[2], keys[7]
   if redis.call('EXISTS', k_core) == 0 then

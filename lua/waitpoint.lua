@@ -18,8 +18,11 @@
 --         hmac_secret_not_initialized, invalid_secret
 ---------------------------------------------------------------------------
 redis.register_function('ff_create_pending_waitpoint', function(keys, args)
+  local e = SS.need_keys(keys, 3)
+  if e then return e end
   local eid, idx, wp, wpk = args[1] or '', args[2] or '', args[3] or '', args[4] or ''
-  local exp, e = arg_num(args[5], 'expires_at')
+  local exp
+  exp, e = arg_num(args[5], 'expires_at')
   if exp == nil then return e end
   if wp == '' then return err('invalid_input', 'waitpoint_id must not be empty') end
   if redis.call('EXISTS', keys[1]) == 0 then return err('execution_not_found') end
@@ -53,9 +56,11 @@ end)
 -- KEYS (3): exec_core, waitpoint_hash, pending_waitpoint_expiry
 -- ARGV (2): waitpoint_id, reason?
 -- @reply ok(result?)
--- @errors waitpoint_not_found, waitpoint_not_open
+-- @errors invalid_input, waitpoint_not_found, waitpoint_not_open
 ---------------------------------------------------------------------------
 redis.register_function('ff_close_waitpoint', function(keys, args)
+  local e = SS.need_keys(keys, 3)
+  if e then return e end
   local wp = args[1] or ''
   local reason = args[2]
   if reason == nil or reason == '' then reason = 'proactive_close' end
