@@ -179,6 +179,13 @@ func TestSignalEmptyNumerics(t *testing.T) {
 				t.Errorf("slot %d: recorded a signal", g.slot)
 			}
 		}
+		// Values Valkey could not take back as a count or TTL.
+		for _, slot := range []int{14, 16} {
+			_, err := ffscripts.ParseBufferSignalForPendingWaitpoint(f.sigRaw(bcmd, map[int]string{1: "big", 10: "", slot: "9223372036854775807"}, 0))
+			if code := sigCode(t, err); code != "invalid_input" {
+				t.Errorf("huge slot %d: %q", slot, code)
+			}
+		}
 		// Legacy callers that leave the optional tail off entirely (14 KEYS are not
 		// allowed, but missing ARGV slots take defaults).
 		_, err = ffscripts.ParseBufferSignalForPendingWaitpoint(f.sigRaw(bcmd, map[int]string{1: "short"}, 14))

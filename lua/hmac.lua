@@ -45,6 +45,20 @@ function SS.need_keys(keys, n)
   return err('invalid_input', 'KEYS must hold at least ' .. n .. ' keys, got ' .. #keys)
 end
 
+-- Returns the integer (floored) of a numeric ARGV: dflt when raw is nil or "" (no dflt:
+-- required), else nil plus an invalid_input tuple for a non-number or a value outside
+-- +-(2^53-1), which Valkey could not take back as a count, score or TTL.
+function SS.int(raw, name, dflt)
+  local n, e
+  if dflt == nil then n, e = arg_num(raw, name) else n, e = opt_num(raw, name, dflt) end
+  if n == nil then return nil, e end
+  n = math.floor(n)
+  if n > 9007199254740991 or n < -9007199254740991 then
+    return nil, err('invalid_input', name .. ' is out of range, got: ' .. tostring(raw))
+  end
+  return n
+end
+
 -- Returns the token message bound by the MAC.
 function SS.token_msg(wp_id, wp_key, created_at)
   return wp_id .. '|' .. wp_key .. '|' .. created_at

@@ -346,16 +346,16 @@ function SS.signal_args(args)
   local e
   if a.created ~= '' then
     local n
-    n, e = arg_num(a.created, 'created_at')
+    n, e = SS.int(a.created, 'created_at')
     if n == nil then return nil, e end
   end
-  a.dedup_ttl, e = opt_num(args[14], 'dedup_ttl_ms', 86400000)
+  a.dedup_ttl, e = SS.int(args[14], 'dedup_ttl_ms', 86400000)
   if a.dedup_ttl == nil then return nil, e end
-  a.delay, e = opt_num(args[15], 'resume_delay_ms', 0)
+  a.delay, e = SS.int(args[15], 'resume_delay_ms', 0)
   if a.delay == nil then return nil, e end
-  a.maxlen, e = opt_num(args[16], 'signal_maxlen', 1000)
+  a.maxlen, e = SS.int(args[16], 'signal_maxlen', 1000)
   if a.maxlen == nil then return nil, e end
-  a.max_signals, e = opt_num(args[17], 'max_signals_per_execution', 10000)
+  a.max_signals, e = SS.int(args[17], 'max_signals_per_execution', 10000)
   if a.max_signals == nil then return nil, e end
   if a.maxlen < 0 or math.floor(a.maxlen) ~= a.maxlen then
     return nil, err('invalid_input', 'signal_maxlen must be a non-negative integer, got: ' .. args[16])

@@ -92,7 +92,7 @@ redis.register_function('ff_suspend_execution', function(keys, args)
   local idem = args[18] or ''
   local k_dedup = keys[18]
   local n
-  n, e = opt_num(args[20], 'num_extra_waitpoints', 0)
+  n, e = SS.int(args[20], 'num_extra_waitpoints', 0)
   if n == nil then return e end
   if n < 0 or math.floor(n) ~= n or n > 1000 then
     return err('invalid_input', 'num_extra_waitpoints must be a small non-negative integer')
@@ -127,14 +127,14 @@ redis.register_function('ff_suspend_execution', function(keys, args)
   -- input validation (no writes before it; spec §13.12 fixed)
   local timeout_at
   if timeout_raw ~= '' then
-    timeout_at, e = arg_num(timeout_raw, 'timeout_at')
+    timeout_at, e = SS.int(timeout_raw, 'timeout_at')
     if timeout_at == nil then return e end
   end
   local maxlen
-  maxlen, e = opt_num(args[17], 'lease_history_maxlen', 1000)
+  maxlen, e = SS.int(args[17], 'lease_history_maxlen', 1000)
   if maxlen == nil then return e end
   local ttl
-  ttl, e = opt_num(args[19], 'dedup_ttl_ms', 0)
+  ttl, e = SS.int(args[19], 'dedup_ttl_ms', 0)
   if ttl == nil then return e end
   if susp_id == '' or wp_id == '' then
     return err('invalid_input', 'suspension_id and waitpoint_id must not be empty')
@@ -186,7 +186,7 @@ redis.register_function('ff_suspend_execution', function(keys, args)
     if H.set(old.waitpoint_id) then redis.call('SADD', keys[14], old.waitpoint_id) end
     redis.call('DEL', k_susp)
   end
-  local timeout_s = timeout_at and timeout_raw or ''
+  local timeout_s = timeout_at and string.format('%d', timeout_at) or ''
   local st = (not cond.composite) and SS.nc_new(cond) or nil
   if use_pending then
     redis.call('HSET', k_wp, 'suspension_id', susp_id, 'state', 'active', 'activated_at', now,
@@ -311,7 +311,7 @@ redis.register_function('ff_resume_execution', function(keys, args)
   if e then return e end
   local eid = args[1] or ''
   local delay
-  delay, e = opt_num(args[3], 'resume_delay_ms', 0)
+  delay, e = SS.int(args[3], 'resume_delay_ms', 0)
   if delay == nil then return e end
   delay = math.floor(delay)
   if delay < 0 then delay = 0 end

@@ -22,7 +22,7 @@ redis.register_function('ff_create_pending_waitpoint', function(keys, args)
   if e then return e end
   local eid, idx, wp, wpk = args[1] or '', args[2] or '', args[3] or '', args[4] or ''
   local exp
-  exp, e = arg_num(args[5], 'expires_at')
+  exp, e = SS.int(args[5], 'expires_at')
   if exp == nil then return e end
   if wp == '' then return err('invalid_input', 'waitpoint_id must not be empty') end
   if redis.call('EXISTS', keys[1]) == 0 then return err('execution_not_found') end
@@ -39,7 +39,7 @@ redis.register_function('ff_create_pending_waitpoint', function(keys, args)
   redis.call('DEL', keys[2])
   redis.call('HSET', keys[2], 'waitpoint_id', wp, 'execution_id', eid, 'attempt_index', idx,
     'suspension_id', '', 'waitpoint_key', wpk, 'waitpoint_token', token, 'state', 'pending',
-    'created_at', now, 'activated_at', '', 'expires_at', args[5], 'satisfied_at', '',
+    'created_at', now, 'activated_at', '', 'expires_at', string.format('%d', exp), 'satisfied_at', '',
     'closed_at', '', 'close_reason', '', 'signal_count', '0', 'matched_signal_count', '0',
     'last_signal_at', '')
   redis.call('ZADD', keys[3], exp, wp)
