@@ -21,12 +21,12 @@ local function decode_attempt_policy(raw)
   return p
 end
 
--- exec_core fields a new-attempt claim reads.
+-- exec_core fields a new-attempt claim reads (execution_kind, namespace: for ff_claim_next's reply).
 local CLAIM_FIELDS = {'lifecycle_phase', 'ownership_state', 'eligibility_state',
   'terminal_outcome', 'attempt_state', 'current_lease_epoch', 'total_attempt_count',
   'started_at', 'pending_retry_reason', 'pending_previous_attempt_index',
   'pending_replay_reason', 'pending_replay_requested_by', 'current_attempt_index',
-  'current_attempt_id', 'required_capabilities'}
+  'current_attempt_id', 'required_capabilities', 'execution_kind', 'namespace'}
 
 -- Returns nil when c may take a new attempt (§8.4 checks 3-8), else the error tuple.
 local function claimable(c)
@@ -65,19 +65,18 @@ local function claim_new_attempt(k, a, c, now)
   if c.attempt_state == 'pending_retry_attempt' then atype = 'retry'
   elseif c.attempt_state == 'pending_replay_attempt' then atype = 'replay' end
   local akey = H.attempt_key(k.core, a.eid, idx)
-  local af = {'attempt_id', a.attempt_id, 'execution_id', a.eid, 'attempt_index', idx,
+  redis.call('HSET', akey, 'attempt_id', a.attempt_id, 'execution_id', a.eid, 'attempt_index', idx,
     'attempt_type', atype, 'attempt_state', 'started', 'created_at', now, 'started_at', now,
     'lease_id', a.lease_id, 'lease_epoch', epoch, 'worker_id', a.worker_id,
-    'worker_instance_id', a.worker_instance_id}
+    'worker_instance_id', a.worker_instance_id)
   if atype == 'retry' then
-    H.push(af, 'retry_reason', c.pending_retry_reason or '',
+    redis.call('HSET', akey, 'retry_reason', c.pending_retry_reason or '',
       'previous_attempt_index', c.pending_previous_attempt_index or '')
   elseif atype == 'replay' then
-    H.push(af, 'replay_reason', c.pending_replay_reason or '',
+    redis.call('HSET', akey, 'replay_reason', c.pending_replay_reason or '',
       'replay_requested_by', c.pending_replay_requested_by or '',
       'replayed_from_attempt_index', c.pending_previous_attempt_index or '')
   end
-  redis.call('HSET', akey, unpack(af))
   redis.call('ZADD', k.attempts, now, idx)
   redis.call('HSET', akey .. ':usage', 'last_usage_report_seq', '0')
   if a.policy then
@@ -91,9 +90,11 @@ local function claim_new_attempt(k, a, c, now)
     if #pf > 0 then redis.call('HSET', akey .. ':policy', unpack(pf)) end
   end
   write_lease(k, a, epoch, a.attempt_id, now, exp, renew_deadline)
-  local f = H.state('active', 'leased', 'not_applicable', 'none', '', 'none',
-    'running_attempt', 'active')
-  H.push(f, 'current_attempt_index', idx, 'total_attempt_count', idx + 1,
+  -- one direct HSET (no intermediate table: Lua 5.1 table growth is costly on the hot path)
+  redis.call('HSET', k.core, 'lifecycle_phase', 'active', 'ownership_state', 'leased',
+    'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
+    'terminal_outcome', 'none', 'attempt_state', 'running_attempt', 'public_state', 'active',
+    'current_attempt_index', idx, 'total_attempt_count', idx + 1,
     'current_attempt_id', a.attempt_id, 'current_lease_id', a.lease_id,
     'current_lease_epoch', epoch, 'current_worker_id', a.worker_id,
     'current_worker_instance_id', a.worker_instance_id, 'current_lane', a.lane,
@@ -101,9 +102,8 @@ local function claim_new_attempt(k, a, c, now)
     'lease_renewal_deadline', renew_deadline, 'lease_expired_at', '', 'lease_revoked_at', '',
     'lease_revoke_reason', '', 'pending_retry_reason', '', 'pending_replay_reason', '',
     'pending_replay_requested_by', '', 'pending_previous_attempt_index', '',
+    'started_at', H.set(c.started_at) and c.started_at or now,
     'last_transition_at', now, 'last_mutation_at', now)
-  if not H.set(c.started_at) then H.push(f, 'started_at', now) end
-  redis.call('HSET', k.core, unpack(f))
   if a.attempt_timeout and a.attempt_timeout ~= 0 then
     redis.call('ZADD', k.attempt_timeout, now + a.attempt_timeout, a.eid)
   end
@@ -125,15 +125,15 @@ local function claim_resumed_attempt(k, a, c, now)
     'lease_id', a.lease_id, 'lease_epoch', epoch, 'worker_id', a.worker_id,
     'worker_instance_id', a.worker_instance_id, 'suspended_at', '', 'suspension_id', '')
   write_lease(k, a, epoch, aid, now, exp, renew_deadline)
-  local f = H.state('active', 'leased', 'not_applicable', 'none', '', 'none',
-    'running_attempt', 'active')
-  H.push(f, 'current_lease_id', a.lease_id, 'current_lease_epoch', epoch,
+  redis.call('HSET', k.core, 'lifecycle_phase', 'active', 'ownership_state', 'leased',
+    'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
+    'terminal_outcome', 'none', 'attempt_state', 'running_attempt', 'public_state', 'active',
+    'current_lease_id', a.lease_id, 'current_lease_epoch', epoch,
     'current_worker_id', a.worker_id, 'current_worker_instance_id', a.worker_instance_id,
     'current_lane', a.lane, 'lease_acquired_at', now, 'lease_expires_at', exp,
     'lease_last_renewed_at', now, 'lease_renewal_deadline', renew_deadline,
     'lease_expired_at', '', 'lease_revoked_at', '', 'lease_revoke_reason', '',
     'last_transition_at', now, 'last_mutation_at', now)
-  redis.call('HSET', k.core, unpack(f))
   if a.attempt_timeout and a.attempt_timeout > 0 then
     redis.call('ZADD', k.attempt_timeout, now + a.attempt_timeout, a.eid)
   end
@@ -469,7 +469,7 @@ redis.register_function('ff_claim_next', function(keys, args)
   for _, eid in ipairs(ids) do
     local base = tag .. ':' .. eid
     local core = 'ff:exec:' .. base .. ':core'
-    local c = hmget_map(core, CLAIM_FIELDS, {'execution_kind', 'namespace'})
+    local c = hmget_map(core, CLAIM_FIELDS)
     local resumed = c.attempt_state == 'attempt_interrupted'
     local usable = c.lifecycle_phase == 'runnable' and c.eligibility_state == 'eligible_now'
       and redis.call('EXISTS', 'ff:exec:' .. base .. ':claim_grant') == 0

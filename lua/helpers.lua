@@ -63,10 +63,13 @@ end
 
 -- Returns a table field -> value for HMGET key <fields of each list...>; a missing
 -- field (or missing key) maps to nil. Pass several name lists to merge them.
-local function hmget_map(key, ...)
-  local names = {}
-  for _, list in ipairs({...}) do
-    for _, f in ipairs(list) do names[#names + 1] = f end
+local function hmget_map(key, list, ...)
+  local names = list
+  if select('#', ...) > 0 then
+    names = {unpack(list)}
+    for _, more in ipairs({...}) do
+      for _, f in ipairs(more) do names[#names + 1] = f end
+    end
   end
   local vals = redis.call('HMGET', key, unpack(names))
   local m = {}

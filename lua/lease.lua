@@ -132,12 +132,13 @@ redis.register_function('ff_complete_execution', function(keys, args)
   redis.call('HSET', keys[2], 'attempt_state', 'ended_success', 'ended_at', now)
   H.close_stream(keys[9], now, 'attempt_success', false)
   if (args[5] or '') ~= '' then redis.call('SET', keys[10], args[5]) end
-  local f = H.state('terminal', 'unowned', 'not_applicable', 'none', '', 'success',
-    'attempt_terminal', 'completed')
-  lease_clear_fields(f)
-  H.push(f, 'completed_at', now, 'lease_expired_at', '', 'lease_revoked_at', '',
-    'lease_revoke_reason', '', 'last_transition_at', now, 'last_mutation_at', now)
-  redis.call('HSET', keys[1], unpack(f))
+  redis.call('HSET', keys[1], 'lifecycle_phase', 'terminal', 'ownership_state', 'unowned',
+    'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
+    'terminal_outcome', 'success', 'attempt_state', 'attempt_terminal', 'public_state', 'completed',
+    'current_lease_id', '', 'current_worker_id', '', 'current_worker_instance_id', '',
+    'lease_expires_at', '', 'lease_last_renewed_at', '', 'lease_renewal_deadline', '',
+    'completed_at', now, 'lease_expired_at', '', 'lease_revoked_at', '', 'lease_revoke_reason', '',
+    'last_transition_at', now, 'last_mutation_at', now)
   H.release_lease(eid, keys[6], keys[3], keys[8], keys[4], holder_set(keys[1], c, keys[4]))
   redis.call('ZREM', keys[11], eid)
   redis.call('ZREM', keys[12], eid)
