@@ -200,6 +200,17 @@ func TestSignalConditions(t *testing.T) {
 						}
 					}
 				}
+				// What a worker reads after the resumed claim: the satisfying signals.
+				ids, ok := signal.Satisfiers(susp, f.hgetallKey(f.wpCond(wps[0].id)))
+				last := "sig-" + strconv.Itoa(len(tt.steps)-1) + "-" + e.id[len(e.id)-8:]
+				if !ok || !slices.Contains(ids, last) {
+					t.Errorf("Satisfiers = %v, %v; want them to include %s", ids, ok, last)
+				}
+				for _, id := range ids {
+					if !slices.Contains(sigs, id) {
+						t.Errorf("satisfier %s was not a matched signal (%v)", id, sigs)
+					}
+				}
 				// The same attempt continues after a resumed claim, with epoch + 1.
 				before := e.core()
 				if _, err := e.grant("w-b", "wi-b", ""); err != nil {

@@ -199,12 +199,8 @@ func (c ResumeCondition) MarshalJSON() ([]byte, error) {
 			RequiredSignalNames: []string{}, SignalMatchMode: "composite",
 			MinimumSignalCount: 1, Tree: c.tree.encode("")})
 	}
-	min := c.min
-	if c.mode != MatchCount {
-		min = 1
-	}
 	return json.Marshal(flatJSON{ConditionType: "signal_set", RequiredSignalNames: c.names,
-		SignalMatchMode: c.mode, MinimumSignalCount: min, TimeoutBehavior: tb,
+		SignalMatchMode: c.mode, MinimumSignalCount: c.min, TimeoutBehavior: tb,
 		AllowOperatorOverride: !c.noOverride})
 }
 

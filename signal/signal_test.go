@@ -174,3 +174,104 @@ func TestParseOutcome(t *testing.T) {
 		})
 	}
 }
+
+func TestParseResumeConditionRoundTrip(t *testing.T) {
+	conds := []signal.ResumeCondition{
+		signal.Single(signal.ByName("approve")),
+		signal.Single(signal.Wildcard()),
+		signal.AnyOf("a", "b"),
+		signal.AllOf("a", "b"),
+		signal.Count(2, "x", "x", "y"),
+		signal.OperatorOnly(),
+		signal.TimeoutOnly().WithTimeoutBehavior(signal.TimeoutEscalate).WithoutOperatorOverride(),
+		signal.Composite(signal.AllOfNodes(
+			signal.AllOfNodes(signal.CountNode(2, signal.DistinctSources, "wpk:a", "wpk:b").Matching(signal.ByName("ok")), signal.NeverBySignalNode()),
+			signal.SingleNode("wpk:c", signal.Wildcard()),
+			signal.CountNode(1, signal.DistinctWaitpoints, "wpk:d"))),
+	}
+	for _, c := range conds {
+		want, err := c.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := signal.ParseResumeCondition(want)
+		if err != nil {
+			t.Fatalf("parse %s: %v", want, err)
+		}
+		got, err := p.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("round trip (-want +got):\n%s", diff)
+		}
+		if p.IsComposite() != c.IsComposite() || p.RequiresTimeout() != c.RequiresTimeout() {
+			t.Errorf("%s: composite/timeout flags lost", want)
+		}
+	}
+}
+
+func TestParseResumeConditionForeign(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		wantErr        bool
+	}{
+		{name: "rust single", in: `{"condition_type":"signal_set","required_signal_names":["approve"],"signal_match_mode":"any","minimum_signal_count":1,"timeout_behavior":"fail","allow_operator_override":true}`,
+			want: `{"condition_type":"signal_set","required_signal_names":["approve"],"signal_match_mode":"any","minimum_signal_count":1,"timeout_behavior":"fail","allow_operator_override":true}`},
+		{name: "bare defaults", in: `{"required_signal_names":["a"]}`,
+			want: `{"condition_type":"signal_set","required_signal_names":["a"],"signal_match_mode":"any","minimum_signal_count":1,"timeout_behavior":"fail","allow_operator_override":true}`},
+		{name: "composite without paths", in: `{"composite":true,"tree":{"kind":"AllOf","members":[{"kind":"Single","waitpoint_key":"k","matcher":null},{"kind":"Count","n":1,"waitpoints":["k"]}]}}`,
+			want: `{"v":1,"composite":true,"timeout_behavior":"fail","allow_operator_override":true,"condition_type":"composite","required_signal_names":[],"signal_match_mode":"composite","minimum_signal_count":1,"tree":{"kind":"AllOf","path":"","members":[{"kind":"Single","path":"members[0]","waitpoint_key":"k","matcher":{"kind":"Wildcard"}},{"kind":"Count","path":"members[1]","n":1,"count_kind":"DistinctWaitpoints","matcher":null,"waitpoints":["k"]}]}}`},
+		{name: "not json", in: `{`, wantErr: true},
+		{name: "unknown mode", in: `{"required_signal_names":["a"],"signal_match_mode":"most"}`, wantErr: true},
+		{name: "version 2", in: `{"composite":true,"v":2,"tree":{"kind":"NeverBySignal"}}`, wantErr: true},
+		{name: "unknown kind", in: `{"composite":true,"tree":{"kind":"AnyOf","members":[]}}`, wantErr: true},
+		{name: "unknown matcher", in: `{"composite":true,"tree":{"kind":"Single","waitpoint_key":"k","matcher":{"kind":"Regex"}}}`, wantErr: true},
+		{name: "invalid tree", in: `{"composite":true,"tree":{"kind":"AllOf","members":[]}}`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := signal.ParseResumeCondition(tt.in)
+			if tt.wantErr {
+				if !errors.Is(err, signal.ErrInvalidCondition) {
+					t.Fatalf("err = %v, want ErrInvalidCondition", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.JSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSatisfiers(t *testing.T) {
+	tests := []struct {
+		name       string
+		susp, cond map[string]string
+		want       []string
+		ok         bool
+	}{
+		{"composite", map[string]string{"close_reason": "resumed", "all_satisfier_signals": `["s1","s2"]`}, nil, []string{"s1", "s2"}, true},
+		{"matchers in order", map[string]string{"close_reason": "resumed"},
+			map[string]string{"matcher:10:signal_id": "s10", "matcher:2:signal_id": "s2", "matcher:1:signal_id": "", "matcher:0:name": "a", "matcher:0:signal_id": "s0"},
+			[]string{"s0", "s2", "s10"}, true},
+		{"not resumed", map[string]string{"close_reason": "timed_out_fail"}, nil, nil, false},
+		{"open", map[string]string{}, nil, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := signal.Satisfiers(tt.susp, tt.cond)
+			if ok != tt.ok || !cmp.Equal(got, tt.want) {
+				t.Errorf("Satisfiers = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
