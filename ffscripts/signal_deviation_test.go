@@ -339,3 +339,19 @@ func (f *fx) dumpKeys(keys []string) map[string]string {
 	}
 	return out
 }
+
+// TestSignalSuspendLegacyShape: the 17 KEYS / 17 ARGV suspend (no dedup key, no extras)
+// that older callers send is accepted (spec §6.3).
+func TestSignalSuspendLegacyShape(t *testing.T) {
+	sigEachTarget(t, func(t *testing.T, f *fx) {
+		e, l := f.running()
+		k, a := e.suspendArgs(l, sreq{cond: signal.Single(signal.ByName("go"))})
+		r, err := ffscripts.ParseSuspendExecution(f.sigRawKeys(ffscripts.SuspendExecutionCmd(f.db, k, a), 17, nil, 18))
+		if err != nil || r.Status != "OK" || r.ExtraCount != 0 || r.WaitpointID != a.WaitpointID {
+			t.Fatalf("legacy suspend: %+v %v", r, err)
+		}
+		if d, err := e.deliverTo(r.WaitpointID, dreq{name: "go", token: r.WaitpointToken}); err != nil || d.Effect != string(signal.EffectResumed) {
+			t.Fatalf("deliver: %+v %v", d, err)
+		}
+	})
+}

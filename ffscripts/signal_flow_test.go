@@ -517,6 +517,16 @@ func TestSignalPendingErrors(t *testing.T) {
 		if _, err := e.pendingWP(l, fresh, "wpk:f", f.serverMs()+60000); err != nil {
 			t.Fatal(err)
 		}
+		e2, l2 := f.running()
+		foreign := "60000000-0000-0000-0000-" + e2.id[len(e2.id)-12:]
+		if _, err := e2.pendingWP(l2, foreign, "wpk:o", f.serverMs()+60000); err != nil {
+			t.Fatal(err)
+		}
+		unbound := "70000000-0000-0000-0000-" + e.id[len(e.id)-12:]
+		if _, err := e.pendingWP(l, unbound, "wpk:u", f.serverMs()+60000); err != nil {
+			t.Fatal(err)
+		}
+		f.do(f.db.B().Hset().Key(f.wpKey(unbound)).FieldValue().FieldValue("waitpoint_token", "").Build())
 		cond := signal.Single(signal.Wildcard())
 		cases := []struct {
 			name string
@@ -527,6 +537,8 @@ func TestSignalPendingErrors(t *testing.T) {
 			{"expired", sreq{cond: cond, wp: expired, usePending: true}, "pending_waitpoint_expired"},
 			{"closed", sreq{cond: cond, wp: closed, usePending: true}, "waitpoint_not_pending"},
 			{"with extras", sreq{cond: cond, wp: fresh, usePending: true, extras: []string{"wpk:x"}}, "use_pending_with_extras_unsupported"},
+			{"other execution", sreq{cond: cond, wp: foreign, usePending: true}, "invalid_waitpoint_for_execution"},
+			{"not token bound", sreq{cond: cond, wp: unbound, usePending: true}, "waitpoint_not_token_bound"},
 			{"bad condition", sreq{condJSON: `{"required_signal_names":"approve"}`, wp: fresh, usePending: true}, "invalid_input"},
 		}
 		for _, c := range cases {
