@@ -160,6 +160,9 @@ func TestValidationLeavesNoWrites(t *testing.T) {
 					}
 				}
 				before := e.snapshot()
+				if r.setup != "" && before[e.x("core")] == "" {
+					t.Fatalf("snapshot misses exec_core: the no-write check would be vacuous")
+				}
 				res := f.do(r.call(e, r.bad))
 				_, err := ffscripts.ParseClaimExecution(res) // any tuple parser yields the *fcall.Error
 				if got := codeDetail(err); got != r.want {

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/flowfabric/ffgo/embedded"
 	"github.com/flowfabric/ffgo/ffscripts"
 	"github.com/google/uuid"
 	"github.com/valkey-io/valkey-go"
@@ -35,10 +36,52 @@ var (
 	realErr  error
 )
 
+var (
+	embOnce sync.Once
+	embDB   valkey.Client
+	embErr  error
+)
+
+// embeddedTarget starts the in-process engine (package embedded) once per test binary.
+func embeddedTarget() (valkey.Client, error) {
+	embOnce.Do(func() {
+		srv, err := embedded.New()
+		if err != nil {
+			embErr = err
+			return
+		}
+		embDB, embErr = valkey.NewClient(srv.ClientOption())
+		if embErr == nil {
+			embErr = forceLoad(embDB)
+		}
+	})
+	return embDB, embErr
+}
+
 // targets returns every target available to this run; it skips the test when none is.
+// FFGO_TARGETS selects them: "valkey", "embedded" or "valkey,embedded" (the default is
+// valkey when VALKEY_ADDR is set, else embedded).
 func targets(t *testing.T) []target {
 	t.Helper()
 	addr := os.Getenv("VALKEY_ADDR")
+	want := os.Getenv("FFGO_TARGETS")
+	if want == "" {
+		want = "embedded"
+		if addr != "" {
+			want = "valkey"
+		}
+	}
+	var out []target
+	if strings.Contains(want, "embedded") {
+		db, err := embeddedTarget()
+		if err != nil {
+			t.Fatalf("embedded engine: %v", err)
+		}
+		out = append(out, target{name: "embedded", db: db})
+	}
+	if !strings.Contains(want, "valkey") {
+		return out
+	}
 	if addr == "" {
 		t.Skip("VALKEY_ADDR is not set: point it at a Valkey 8 server (e.g. VALKEY_ADDR=127.0.0.1:16379) to run the claim/lease contract tests")
 	}
@@ -54,7 +97,7 @@ func targets(t *testing.T) []target {
 	if realErr != nil {
 		t.Fatalf("valkey at %s: %v", addr, realErr)
 	}
-	return []target{{name: "valkey", db: realDB}}
+	return append(out, target{name: "valkey", db: realDB})
 }
 
 // forceLoad runs FUNCTION LOAD REPLACE of the embedded library on every primary: the
