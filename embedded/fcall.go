@@ -239,11 +239,11 @@ func (s *Server) luaCall(L *lua.LState, raiseErr bool) int {
 			return fail("ERR Command arguments must be strings or integers")
 		}
 	}
-	name := strings.ToUpper(args[0])
+	name, known := s.commandName(args[0])
 	switch {
 	case noScript[name]:
 		return fail("ERR This Redis command is not allowed from script")
-	case !s.srv.IsRegisteredCommand(name):
+	case !known:
 		return fail("ERR Unknown command called from script")
 	case blocking[name]:
 		return fail("ERR blocking commands are not supported from scripts by the embedded engine")
@@ -260,6 +260,25 @@ func (s *Server) luaCall(L *lua.LState, raiseErr bool) int {
 	}
 	L.Push(s.replyToLua(L, rep))
 	return 1
+}
+
+// commandName returns the upper-case command name and whether the keyspace
+// serves it; known names are cached (the set is bounded by the command table).
+func (s *Server) commandName(raw string) (string, bool) {
+	if up, ok := s.cmdNames[raw]; ok {
+		return up, true
+	}
+	up := strings.ToUpper(raw)
+	if !s.srv.IsRegisteredCommand(up) {
+		return up, false
+	}
+	if s.cmdNames == nil {
+		s.cmdNames = map[string]string{}
+	}
+	if len(s.cmdNames) < 4096 {
+		s.cmdNames[raw] = up
+	}
+	return up, true
 }
 
 // formatArgNumber formats a number passed to redis.call as Valkey 8 does:

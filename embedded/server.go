@@ -58,6 +58,14 @@ type Server struct {
 	libs  map[string]*library
 	funcs map[string]*function
 	run   runState // state of the FCALL in progress, guarded by mu
+	// cmdNames caches command spellings used by redis.call -> upper case.
+	cmdNames map[string]string
+
+	// The clock, guarded by mu: the wall clock until SetTime/FastForward
+	// freeze it at now. lastTick is when TTLs were last advanced.
+	frozen   bool
+	now      time.Time
+	lastTick time.Time
 
 	logMu sync.Mutex
 	logs  []LogRecord
@@ -90,10 +98,12 @@ func New(opts ...Option) (*Server, error) {
 	}
 	c.Close()
 	s.srv = s.mr.Server()
-	// Expiry follows the clock (real time, or SetTime), like Valkey's.
-	s.mr.ClockTTL(true)
+	// Expiry follows the clock (see tick); miniredis's own ClockTTL would
+	// rescan every TTL on each key access, which dominates FCALL cost.
+	s.lastTick = time.Now()
 	if !s.startTime.IsZero() {
 		s.mr.SetTime(s.startTime)
+		s.frozen, s.now = true, s.startTime
 	}
 	return s, nil
 }
@@ -139,7 +149,7 @@ func (s *Server) Addr() string {
 
 // Dial returns an in-memory connection to the server (no socket involved).
 func (s *Server) Dial() (net.Conn, error) {
-	c, srvSide := net.Pipe()
+	c, srvSide := memPipe()
 	if !s.serve(srvSide) {
 		c.Close()
 		return nil, errors.New("embedded: server closed")
@@ -192,11 +202,12 @@ func (s *Server) Close() error {
 }
 
 // SetTime freezes the clock at t. TIME answers t and keys expire against it,
-// so lease expiry can be tested without sleeping.
+// so lease expiry can be tested without sleeping. Moving the clock backwards
+// does not bring expired keys back.
 func (s *Server) SetTime(t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mr.SetTime(t)
+	s.setTimeLocked(t)
 }
 
 // FastForward moves the clock forward by d (freezing it first at the current
@@ -204,7 +215,7 @@ func (s *Server) SetTime(t time.Time) {
 func (s *Server) FastForward(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mr.SetTime(s.nowLocked().Add(d))
+	s.setTimeLocked(s.nowLocked().Add(d))
 }
 
 // Now is the server's current time, as TIME reports it.
@@ -215,13 +226,33 @@ func (s *Server) Now() time.Time {
 }
 
 func (s *Server) nowLocked() time.Time {
-	r := s.dispatchNested([]string{"TIME"})
-	if len(r.elems) != 2 {
-		return time.Now()
+	if s.frozen {
+		return s.now
 	}
-	sec, _ := strconv.ParseInt(r.elems[0].str, 10, 64)
-	usec, _ := strconv.ParseInt(r.elems[1].str, 10, 64)
-	return time.Unix(sec, usec*1000)
+	return time.Now()
+}
+
+func (s *Server) setTimeLocked(t time.Time) {
+	s.tickLocked()
+	if d := t.Sub(s.nowLocked()); d > 0 {
+		s.mr.FastForward(d)
+	}
+	s.mr.SetTime(t)
+	s.frozen, s.now = true, t
+}
+
+// tickLocked advances key TTLs with the wall clock, at most once per
+// millisecond (Valkey's expiry resolution); a frozen clock only moves in
+// SetTime and FastForward.
+func (s *Server) tickLocked() {
+	if s.frozen {
+		return
+	}
+	now := time.Now()
+	if d := now.Sub(s.lastTick); d >= time.Millisecond {
+		s.mr.FastForward(d)
+		s.lastTick = now
+	}
 }
 
 // Logs returns the redis.log records written so far, oldest first.
@@ -316,6 +347,7 @@ func (s *Server) dispatch(c *conn, args []string) {
 	switch name {
 	case "FCALL", "FCALL_RO":
 		s.mu.Lock()
+		s.tickLocked()
 		s.fcall(c, name, args[1:])
 		s.mu.Unlock()
 	case "FUNCTION":
@@ -345,6 +377,7 @@ func (s *Server) dispatch(c *conn, args []string) {
 			return
 		}
 		s.mu.Lock()
+		s.tickLocked()
 		s.srv.Dispatch(c.peer, args)
 		s.mu.Unlock()
 	}
