@@ -217,3 +217,35 @@ func TestFractionalDurationsFloored(t *testing.T) {
 		}
 	})
 }
+
+// A raw caller passing too few KEYS gets invalid_input, not a Lua runtime error, and
+// nothing is written.
+func TestTooFewKeys(t *testing.T) {
+	eachTarget(t, func(t *testing.T, f *fx) {
+		need := map[string]int{"ff_create_execution": 8, "ff_set_execution_tags": 2, "ff_promote_delayed": 3,
+			"ff_block_execution_for_admission": 3, "ff_unblock_execution": 3, "ff_cancel_execution": 21,
+			"ff_expire_execution": 14, "ff_issue_claim_grant": 3, "ff_claim_execution": 14,
+			"ff_claim_resumed_execution": 11, "ff_issue_reclaim_grant": 3, "ff_reclaim_execution": 14,
+			"ff_claim_next": 7, "ff_renew_lease": 4, "ff_update_progress": 1, "ff_complete_execution": 12,
+			"ff_fail_execution": 12, "ff_delay_execution": 9, "ff_mark_lease_expired_if_due": 4,
+			"ff_revoke_lease": 5, "ff_append_frame": 4}
+		for fn, n := range need {
+			t.Run(fn, func(t *testing.T) {
+				e := f.newExec()
+				e.mustCreate(nil)
+				e.mustGrantClaim("w-a", "wi-a", 30000)
+				before := e.snapshot()
+				keys := []string{e.x("core")}[:min(1, n-1)]
+				res := f.do(f.db.B().Fcall().Function(fn).Numkeys(int64(len(keys))).Key(keys...).Build())
+				_, err := ffscripts.ParseClaimExecution(res)
+				want := "invalid_input KEYS must hold at least " + strconv.Itoa(n) + " keys, got " + strconv.Itoa(len(keys))
+				if got := codeDetail(err); got != want {
+					t.Errorf("reply = %q, want %q", got, want)
+				}
+				if diff := cmp.Diff(before, e.snapshot()); diff != "" {
+					t.Errorf("wrote (-before +after):\n%s", diff)
+				}
+			})
+		}
+	})
+}

@@ -159,7 +159,9 @@ end
 --         execution_not_in_eligible_set, invalid_capabilities, capability_mismatch
 ---------------------------------------------------------------------------
 redis.register_function('ff_issue_claim_grant', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 3)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local ttl, e = arg_num(args[6], 'grant_ttl_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'eligibility_state', 'required_capabilities'})
@@ -211,7 +213,9 @@ end
 --         invalid_claim_grant, claim_grant_expired
 ---------------------------------------------------------------------------
 redis.register_function('ff_claim_execution', function(keys, args)
-  local a = {eid = args[1], worker_id = args[2] or '', worker_instance_id = args[3] or '',
+  local bad_keys = H.need_keys(keys, 14)
+  if bad_keys then return bad_keys end
+  local a = {eid = args[1] or '', worker_id = args[2] or '', worker_instance_id = args[3] or '',
     lane = args[4] or '', lease_id = args[6] or '', attempt_id = args[9] or ''}
   local e
   a.ttl, e = arg_num(args[7], 'lease_ttl_ms')
@@ -258,7 +262,9 @@ end)
 --         invalid_claim_grant, claim_grant_expired
 ---------------------------------------------------------------------------
 redis.register_function('ff_claim_resumed_execution', function(keys, args)
-  local a = {eid = args[1], worker_id = args[2] or '', worker_instance_id = args[3] or '',
+  local bad_keys = H.need_keys(keys, 11)
+  if bad_keys then return bad_keys end
+  local a = {eid = args[1] or '', worker_id = args[2] or '', worker_instance_id = args[3] or '',
     lane = args[4] or '', lease_id = args[6] or ''}
   local e
   a.ttl, e = arg_num(args[7], 'lease_ttl_ms')
@@ -297,7 +303,9 @@ end)
 --         invalid_capabilities, capability_mismatch
 ---------------------------------------------------------------------------
 redis.register_function('ff_issue_reclaim_grant', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 3)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local ttl, e = arg_num(args[6], 'grant_ttl_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'ownership_state', 'required_capabilities'})
@@ -341,7 +349,9 @@ end)
 --         max_retries_exhausted, invalid_claim_grant
 ---------------------------------------------------------------------------
 redis.register_function('ff_reclaim_execution', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 14)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local a = {eid = eid, worker_id = args[2] or '', worker_instance_id = args[3] or '',
     lane = args[4] or '', lease_id = args[5] or '', attempt_id = args[7] or ''}
   local e, max
@@ -446,6 +456,8 @@ end)
 -- @errors invalid_input, invalid_policy_json, invalid_capabilities, no_eligible_execution
 ---------------------------------------------------------------------------
 redis.register_function('ff_claim_next', function(keys, args)
+  local bad_keys = H.need_keys(keys, 7)
+  if bad_keys then return bad_keys end
   local a = {worker_id = args[1] or '', worker_instance_id = args[2] or '', lane = args[3] or '',
     lease_id = args[5] or '', attempt_id = args[6] or ''}
   local e, limit

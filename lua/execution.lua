@@ -51,7 +51,9 @@ end
 -- @errors invalid_input, invalid_policy_json, invalid_capabilities
 ---------------------------------------------------------------------------
 redis.register_function('ff_create_execution', function(keys, args)
-  local eid, lane = args[1], args[3] or ''
+  local bad_keys = H.need_keys(keys, 8)
+  if bad_keys then return bad_keys end
+  local eid, lane = args[1] or '', args[3] or ''
   local priority, e = arg_num(args[5], 'priority')
   if e then return e end
   local delay_until, deadline, dedup_ttl
@@ -151,6 +153,8 @@ end)
 -- @errors invalid_input, execution_not_found, invalid_tag_key
 ---------------------------------------------------------------------------
 redis.register_function('ff_set_execution_tags', function(keys, args)
+  local bad_keys = H.need_keys(keys, 2)
+  if bad_keys then return bad_keys end
   local n = #args
   if n == 0 or n % 2 ~= 0 then
     return err('invalid_input', 'tags must be non-empty even-length key/value pairs')
@@ -178,7 +182,9 @@ end)
 -- @errors invalid_input
 ---------------------------------------------------------------------------
 redis.register_function('ff_promote_delayed', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 3)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local now, e = arg_num(args[2], 'now_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'eligibility_state', 'attempt_state',
@@ -229,7 +235,9 @@ local BLOCK_ELIGIBILITY = {
 --         execution_not_eligible, invalid_blocking_reason
 ---------------------------------------------------------------------------
 redis.register_function('ff_block_execution_for_admission', function(keys, args)
-  local eid, reason = args[1], args[2] or ''
+  local bad_keys = H.need_keys(keys, 3)
+  if bad_keys then return bad_keys end
+  local eid, reason = args[1] or '', args[2] or ''
   local now, e = arg_num(args[4], 'now_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'attempt_state', 'terminal_outcome',
@@ -268,7 +276,9 @@ local UNBLOCKABLE = {
 -- @errors invalid_input, execution_not_found, execution_not_eligible
 ---------------------------------------------------------------------------
 redis.register_function('ff_unblock_execution', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 3)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local _, e = arg_num(args[2], 'now_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'eligibility_state', 'blocking_reason',
@@ -319,10 +329,12 @@ end
 --            blocked_budget, blocked_quota, blocked_route, blocked_operator
 -- ARGV (5): execution_id, reason?, source?, lease_id?, lease_epoch?
 -- @reply ok(result, previous_phase)
--- @errors execution_not_found, execution_not_active, lease_revoked, stale_lease
+-- @errors invalid_input, execution_not_found, execution_not_active, lease_revoked, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_cancel_execution', function(keys, args)
-  local eid, reason, source = args[1], args[2] or '', args[3] or ''
+  local bad_keys = H.need_keys(keys, 21)
+  if bad_keys then return bad_keys end
+  local eid, reason, source = args[1] or '', args[2] or '', args[3] or ''
   local c = hmget_map(keys[1], LEASE_FIELDS, {'attempt_state'})
   local phase = c.lifecycle_phase
   if not phase then return err('execution_not_found') end
@@ -394,9 +406,12 @@ local ELIGIBILITY_INDEX = {
 --            execution_deadline, lane_suspended, suspension_timeout, suspension_current
 -- ARGV (2): execution_id, expire_reason?
 -- @reply ok(result, previous_phase?)
+-- @errors invalid_input
 ---------------------------------------------------------------------------
 redis.register_function('ff_expire_execution', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 14)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local reason = args[2] or ''
   if reason == '' then reason = 'attempt_timeout' end
   local c = hmget_map(keys[1], LEASE_FIELDS, {'attempt_state'})

@@ -226,6 +226,13 @@ local function lease_check(core_key, hist_key, eid, c, now, lease_id, lease_epoc
   return nil
 end
 
+-- Returns nil when keys holds at least n names, else the tuple
+-- {0,"invalid_input","KEYS must hold at least <n> keys, got <m>"} (raw callers with too few KEYS).
+function H.need_keys(keys, n)
+  if #keys >= n then return nil end
+  return err('invalid_input', 'KEYS must hold at least ' .. n .. ' keys, got ' .. #keys)
+end
+
 -- Returns the token list of a capability CSV ("" -> {}; empty tokens skipped), or nil plus
 -- {0,"invalid_capabilities","<kind>:too_many_bytes|too_many_tokens"} (bounds 4096 bytes / 256 tokens).
 function H.parse_caps(csv, kind)

@@ -16,7 +16,9 @@
 --         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_renew_lease', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 4)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local ttl, e = arg_num(args[6], 'lease_ttl_ms')
   if e then return e end
   local grace
@@ -62,10 +64,12 @@ end)
 -- KEYS (1): exec_core
 -- ARGV (5): execution_id, lease_id, lease_epoch, progress_pct?, progress_message?
 -- @reply ok()
--- @errors execution_not_found, execution_not_active, lease_revoked, lease_expired,
+-- @errors invalid_input, execution_not_found, execution_not_active, lease_revoked, lease_expired,
 --         stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_update_progress', function(keys, args)
+  local bad_keys = H.need_keys(keys, 1)
+  if bad_keys then return bad_keys end
   local c = hmget_map(keys[1], LEASE_FIELDS)
   if not c.lifecycle_phase then return err('execution_not_found') end
   if c.lifecycle_phase ~= 'active' then return err_not_active(c) end
@@ -122,11 +126,13 @@ end
 -- ARGV (5 or 6): execution_id, lease_id?, lease_epoch?, attempt_id?, result_payload:bytes?,
 --                [source]
 -- @reply ok(result)
--- @errors execution_not_found, partial_fence_triple, fence_required, execution_not_active,
---         lease_revoked, lease_expired, stale_lease
+-- @errors invalid_input, execution_not_found, partial_fence_triple, fence_required,
+--         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_complete_execution', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 12)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local c, now = holder_check(keys[1], keys[7], eid, args[2], args[3], args[4], args[6])
   if not c then return now end
   redis.call('HSET', keys[2], 'attempt_state', 'ended_success', 'ended_at', now)
@@ -192,11 +198,13 @@ end
 -- ARGV (7 or 8): execution_id, lease_id?, lease_epoch?, attempt_id?, failure_reason?,
 --                failure_category?, retry_policy_json?, [source]
 -- @reply ok(result, delay_until:int?)
--- @errors execution_not_found, partial_fence_triple, fence_required, execution_not_active,
---         lease_revoked, lease_expired, stale_lease
+-- @errors invalid_input, execution_not_found, partial_fence_triple, fence_required,
+--         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_fail_execution', function(keys, args)
-  local eid, reason = args[1], args[5] or ''
+  local bad_keys = H.need_keys(keys, 12)
+  if bad_keys then return bad_keys end
+  local eid, reason = args[1] or '', args[5] or ''
   local c, now = holder_check(keys[1], keys[8], eid, args[2], args[3], args[4], args[8],
     {'retry_count'})
   if not c then return now end
@@ -263,7 +271,9 @@ end)
 --         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_delay_execution', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 9)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local due, e = arg_num(args[5], 'delay_until')
   if e then return e end
   local c, now = holder_check(keys[1], keys[4], eid, args[2], args[3], args[4], args[6])
@@ -293,9 +303,12 @@ end)
 -- KEYS (4): exec_core, lease_current, lease_expiry, lease_history
 -- ARGV (1): execution_id
 -- @reply ok(result) | already_satisfied(result)
+-- @errors invalid_input
 ---------------------------------------------------------------------------
 redis.register_function('ff_mark_lease_expired_if_due', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 4)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local c = hmget_map(keys[1], LEASE_FIELDS)
   if not c.lifecycle_phase then
     redis.call('ZREM', keys[3], eid)
@@ -328,10 +341,12 @@ end)
 -- KEYS (5): exec_core, lease_current, lease_history, lease_expiry, worker_leases
 -- ARGV (3): execution_id, expected_lease_id?, revoke_reason?
 -- @reply ok(result, lease_id, lease_epoch) | already_satisfied(result)
--- @errors execution_not_found, execution_not_active, no_active_lease, stale_lease
+-- @errors invalid_input, execution_not_found, execution_not_active, no_active_lease, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_revoke_lease', function(keys, args)
-  local eid, expected, reason = args[1], args[2] or '', args[3] or ''
+  local bad_keys = H.need_keys(keys, 5)
+  if bad_keys then return bad_keys end
+  local eid, expected, reason = args[1] or '', args[2] or '', args[3] or ''
   local c = hmget_map(keys[1], LEASE_FIELDS)
   if not c.lifecycle_phase then return err('execution_not_found') end
   if c.lifecycle_phase ~= 'active' then return err_not_active(c) end

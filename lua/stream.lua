@@ -51,7 +51,9 @@ local STREAM_MODES = {[''] = 'durable', durable = 'durable', summary = 'summary'
 --         corruption
 ---------------------------------------------------------------------------
 redis.register_function('ff_append_frame', function(keys, args)
-  local eid, payload = args[1], args[7] or ''
+  local bad_keys = H.need_keys(keys, 4)
+  if bad_keys then return bad_keys end
+  local eid, payload = args[1] or '', args[7] or ''
   local e, max_payload, retention, ttl, floor_n, ceil_n, alpha
   max_payload, e = opt_num(args[13], 'max_payload_bytes', 65536)
   if e then return e end
