@@ -39,9 +39,10 @@ local STREAM_MODES = {[''] = 'durable', durable = 'durable', summary = 'summary'
 -- Appends one output frame to the current attempt's stream. Only the current
 -- lease holder (lease_id, lease_epoch, attempt_index) may append. In summary
 -- mode the payload is a JSON merge patch applied to the attempt's summary
--- document. Every ARGV is validated before the first write.
+-- document. Every ARGV is validated before the first write. stream_summary
+-- is always passed (ff:attempt:T:E:I:summary): an empty key breaks cluster routing.
 --
--- KEYS (4): exec_core, stream, stream_meta, stream_summary?
+-- KEYS (4): exec_core, stream, stream_meta, stream_summary
 -- ARGV (19): execution_id, attempt_index, lease_id, lease_epoch, frame_type, ts?,
 --            payload:bytes?, encoding?, correlation_id?, source?, retention_maxlen:int?,
 --            attempt_id?, max_payload_bytes:int?, stream_mode?, patch_kind?, ttl_ms:int?,
