@@ -3,7 +3,6 @@ package embedded
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -106,17 +105,17 @@ func (s *Server) runFunction(f *function, db int, keys, argv []string) reply {
 	for i, a := range argv {
 		at.RawSetInt(i+1, lua.LString(a))
 	}
-	ctx, cancel := context.Background(), context.CancelFunc(func() {})
-	if s.busyLimit > 0 {
-		ctx, cancel = context.WithTimeout(ctx, s.busyLimit)
-		L.SetContext(ctx)
+	if s.busy != nil {
+		s.busy.arm()
+		L.SetContext(s.busy)
 	}
 	L.Push(f.fn)
 	L.Push(kt)
 	L.Push(at)
 	err := L.PCall(2, 1, nil)
-	cancel()
-	if s.busyLimit > 0 {
+	killed := false
+	if s.busy != nil {
+		killed = s.busy.disarm()
 		L.RemoveContext()
 	}
 	if err != nil {
@@ -125,7 +124,7 @@ func (s *Server) runFunction(f *function, db int, keys, argv []string) reply {
 			return reply{kind: kindError, str: "ERR " + err.Error()}
 		}
 		msg := s.errorText(apiErr.Object)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if killed {
 			msg = fmt.Sprintf("ERR Script killed by the embedded engine: it ran longer than the busy limit (%v)", s.busyLimit)
 		}
 		if line := errorLine(apiErr.StackTrace); line != "" {

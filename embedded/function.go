@@ -1,8 +1,6 @@
 package embedded
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -112,15 +110,15 @@ func (s *Server) function(c *conn, args []string) {
 		c.peer.WriteOK()
 	case "LIST":
 		s.functionList(c, args)
+	case "DUMP", "RESTORE", "STATS":
+		c.peer.WriteError("ERR FUNCTION " + sub + " is not supported by the embedded engine (ffgo/embedded)")
 	case "KILL":
 		// Nothing runs while this command holds the engine lock.
 		c.peer.WriteError("NOTBUSY No scripts in execution right now.")
 	default:
-		c.peer.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try FUNCTION HELP.", args0(sub)))
+		c.peer.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try FUNCTION HELP.", strings.ToLower(sub)))
 	}
 }
-
-func args0(s string) string { return strings.ToLower(s) }
 
 func (s *Server) functionList(c *conn, args []string) {
 	withCode := false
@@ -319,15 +317,15 @@ func (s *Server) runLibraryBody(lib *library, proto *lua.FunctionProto) string {
 		env.setLoading(false)
 	}()
 	fn := L.NewFunctionFromProto(proto)
-	ctx, cancel := context.Background(), context.CancelFunc(func() {})
-	if s.busyLimit > 0 {
-		ctx, cancel = context.WithTimeout(ctx, s.busyLimit)
-		L.SetContext(ctx)
+	if s.busy != nil {
+		s.busy.arm()
+		L.SetContext(s.busy)
 	}
 	L.Push(fn)
 	err := L.PCall(0, 0, nil)
-	cancel()
-	if s.busyLimit > 0 {
+	killed := false
+	if s.busy != nil {
+		killed = s.busy.disarm()
 		L.RemoveContext()
 	}
 	if err != nil {
@@ -335,7 +333,7 @@ func (s *Server) runLibraryBody(lib *library, proto *lua.FunctionProto) string {
 		if !ok {
 			return "ERR " + err.Error()
 		}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if killed {
 			return fmt.Sprintf("ERR FUNCTION LOAD stopped: the library body ran longer than the busy limit (%v)", s.busyLimit)
 		}
 		return errorText(apiErr.Object, "")

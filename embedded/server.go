@@ -48,6 +48,7 @@ type LogRecord struct {
 // to all other clients, as on Valkey's single thread.
 type Server struct {
 	busyLimit time.Duration
+	busy      *busyCtx // nil without a limit
 	startTime time.Time
 
 	// mu is the engine's "main thread": held for every command and for a whole
@@ -89,6 +90,9 @@ func New(opts ...Option) (*Server, error) {
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.busyLimit > 0 {
+		s.busy = newBusyCtx(s.busyLimit)
 	}
 	s.mr = miniredis.NewMiniRedis()
 	// Dial starts miniredis without a listener; we only need its command table.
