@@ -48,7 +48,7 @@ var (
 	ErrInvalidClaimGrant = fcall.Code("invalid_claim_grant")
 	// ErrInvalidGraceMs is the code "invalid_grace_ms" (ff_rotate_waitpoint_hmac_secret).
 	ErrInvalidGraceMs = fcall.Code("invalid_grace_ms")
-	// ErrInvalidInput is the code "invalid_input" (ff_issue_claim_grant, ff_claim_execution, ff_claim_resumed_execution, ff_issue_reclaim_grant, ff_reclaim_execution, ff_claim_next, ff_create_execution, ff_set_execution_tags, ff_promote_delayed, ff_block_execution_for_admission, ff_unblock_execution, ff_renew_lease, ff_delay_execution, ff_deliver_signal, ff_buffer_signal_for_pending_waitpoint, ff_append_frame, ff_suspend_execution, ff_resume_execution, ff_create_pending_waitpoint).
+	// ErrInvalidInput is the code "invalid_input" (ff_issue_claim_grant, ff_claim_execution, ff_claim_resumed_execution, ff_issue_reclaim_grant, ff_reclaim_execution, ff_claim_next, ff_create_execution, ff_set_execution_tags, ff_promote_delayed, ff_block_execution_for_admission, ff_unblock_execution, ff_cancel_execution, ff_expire_execution, ff_rotate_waitpoint_hmac_secret, ff_list_waitpoint_hmac_kids, ff_renew_lease, ff_update_progress, ff_complete_execution, ff_fail_execution, ff_delay_execution, ff_mark_lease_expired_if_due, ff_revoke_lease, ff_deliver_signal, ff_buffer_signal_for_pending_waitpoint, ff_append_frame, ff_suspend_execution, ff_resume_execution, ff_expire_suspension, ff_create_pending_waitpoint, ff_close_waitpoint).
 	ErrInvalidInput = fcall.Code("invalid_input")
 	// ErrInvalidKeysMissingHMAC is the code "invalid_keys_missing_hmac" (ff_deliver_signal, ff_buffer_signal_for_pending_waitpoint, ff_suspend_execution, ff_create_pending_waitpoint).
 	ErrInvalidKeysMissingHMAC = fcall.Code("invalid_keys_missing_hmac")

@@ -89,9 +89,10 @@ func ParseRotateWaitpointHMACSecret(r valkey.ValkeyResult) (RotateWaitpointHMACS
 // Deviation (§13.9): a kid that becomes current loses any expires_at:<kid>, and
 // expiry GC never removes the current kid, so the current kid never expires.
 //
-// Errors: ErrInvalidKid, ErrInvalidSecretHex, ErrInvalidGraceMs, ErrRotationConflict.
+// Errors: ErrInvalidInput, ErrInvalidKid, ErrInvalidSecretHex, ErrInvalidGraceMs,
+// ErrRotationConflict.
 //
-// Lua: ff_rotate_waitpoint_hmac_secret (lua/hmac.lua:109:1).
+// Lua: ff_rotate_waitpoint_hmac_secret (lua/hmac.lua:131:1).
 func (c *Client) RotateWaitpointHMACSecret(ctx context.Context, k RotateWaitpointHMACSecretKeys, a RotateWaitpointHMACSecretArgs) (RotateWaitpointHMACSecretReply, error) {
 	cmd, err := fcall.Build(FnRotateWaitpointHMACSecret, RotateWaitpointHMACSecretCmd, c.db, k, a)
 	if err != nil {
@@ -160,7 +161,9 @@ func ParseListWaitpointHMACKids(r valkey.ValkeyResult) (ListWaitpointHMACKidsRep
 // Lists one partition's keystore: the current kid ("" when none) and every other kid
 // that still verifies, with its expiry (ms), sorted by kid.
 //
-// Lua: ff_list_waitpoint_hmac_kids (lua/hmac.lua:167:1).
+// Errors: ErrInvalidInput.
+//
+// Lua: ff_list_waitpoint_hmac_kids (lua/hmac.lua:192:1).
 func (c *Client) ListWaitpointHMACKids(ctx context.Context, k ListWaitpointHMACKidsKeys, a ListWaitpointHMACKidsArgs) (ListWaitpointHMACKidsReply, error) {
 	cmd, err := fcall.Build(FnListWaitpointHMACKids, ListWaitpointHMACKidsCmd, c.db, k, a)
 	if err != nil {

@@ -136,10 +136,10 @@ func ParseUpdateProgress(r valkey.ValkeyResult) (UpdateProgressReply, error) {
 // Records progress of the lease holder. An empty pct or message leaves the
 // stored value. An expired lease is reported but not marked.
 //
-// Errors: ErrExecutionNotFound, ErrExecutionNotActive, ErrLeaseRevoked, ErrLeaseExpired,
-// ErrStaleLease.
+// Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotActive, ErrLeaseRevoked,
+// ErrLeaseExpired, ErrStaleLease.
 //
-// Lua: ff_update_progress (lua/lease.lua:68:1).
+// Lua: ff_update_progress (lua/lease.lua:70:1).
 func (c *Client) UpdateProgress(ctx context.Context, k UpdateProgressKeys, a UpdateProgressArgs) (UpdateProgressReply, error) {
 	cmd, err := fcall.Build(FnUpdateProgress, UpdateProgressCmd, c.db, k, a)
 	if err != nil {
@@ -224,10 +224,10 @@ func ParseCompleteExecution(r valkey.ValkeyResult) (CompleteExecutionReply, erro
 // Ends the current attempt successfully and makes the execution terminal
 // (completed). Unfenced calls are allowed only with source operator_override.
 //
-// Errors: ErrExecutionNotFound, ErrPartialFenceTriple, ErrFenceRequired,
+// Errors: ErrInvalidInput, ErrExecutionNotFound, ErrPartialFenceTriple, ErrFenceRequired,
 // ErrExecutionNotActive, ErrLeaseRevoked, ErrLeaseExpired, ErrStaleLease.
 //
-// Lua: ff_complete_execution (lua/lease.lua:128:1).
+// Lua: ff_complete_execution (lua/lease.lua:132:1).
 func (c *Client) CompleteExecution(ctx context.Context, k CompleteExecutionKeys, a CompleteExecutionArgs) (CompleteExecutionReply, error) {
 	cmd, err := fcall.Build(FnCompleteExecution, CompleteExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -323,10 +323,10 @@ func ParseFailExecution(r valkey.ValkeyResult) (FailExecutionReply, error) {
 // otherwise it becomes terminal (failed). Unfenced calls are allowed only with
 // source operator_override.
 //
-// Errors: ErrExecutionNotFound, ErrPartialFenceTriple, ErrFenceRequired,
+// Errors: ErrInvalidInput, ErrExecutionNotFound, ErrPartialFenceTriple, ErrFenceRequired,
 // ErrExecutionNotActive, ErrLeaseRevoked, ErrLeaseExpired, ErrStaleLease.
 //
-// Lua: ff_fail_execution (lua/lease.lua:197:1).
+// Lua: ff_fail_execution (lua/lease.lua:204:1).
 func (c *Client) FailExecution(ctx context.Context, k FailExecutionKeys, a FailExecutionArgs) (FailExecutionReply, error) {
 	cmd, err := fcall.Build(FnFailExecution, FailExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -412,7 +412,7 @@ func ParseDelayExecution(r valkey.ValkeyResult) (DelayExecutionReply, error) {
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrPartialFenceTriple, ErrFenceRequired,
 // ErrExecutionNotActive, ErrLeaseRevoked, ErrLeaseExpired, ErrStaleLease.
 //
-// Lua: ff_delay_execution (lua/lease.lua:264:1).
+// Lua: ff_delay_execution (lua/lease.lua:273:1).
 func (c *Client) DelayExecution(ctx context.Context, k DelayExecutionKeys, a DelayExecutionArgs) (DelayExecutionReply, error) {
 	cmd, err := fcall.Build(FnDelayExecution, DelayExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -482,7 +482,9 @@ func ParseMarkLeaseExpiredIfDue(r valkey.ValkeyResult) (MarkLeaseExpiredIfDueRep
 // Lease-expiry scanner target. Marks a lapsed lease expired (reclaimable);
 // the lease_expiry entry is kept so reclaimers can find the execution.
 //
-// Lua: ff_mark_lease_expired_if_due (lua/lease.lua:296:1).
+// Errors: ErrInvalidInput.
+//
+// Lua: ff_mark_lease_expired_if_due (lua/lease.lua:308:1).
 func (c *Client) MarkLeaseExpiredIfDue(ctx context.Context, k MarkLeaseExpiredIfDueKeys, a MarkLeaseExpiredIfDueArgs) (MarkLeaseExpiredIfDueReply, error) {
 	cmd, err := fcall.Build(FnMarkLeaseExpiredIfDue, MarkLeaseExpiredIfDueCmd, c.db, k, a)
 	if err != nil {
@@ -565,9 +567,10 @@ func ParseRevokeLease(r valkey.ValkeyResult) (RevokeLeaseReply, error) {
 // Operator tool: takes the lease away from its holder. The execution stays
 // active and waits for a reclaim. expected_lease_id "" revokes any lease.
 //
-// Errors: ErrExecutionNotFound, ErrExecutionNotActive, ErrNoActiveLease, ErrStaleLease.
+// Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotActive, ErrNoActiveLease,
+// ErrStaleLease.
 //
-// Lua: ff_revoke_lease (lua/lease.lua:332:1).
+// Lua: ff_revoke_lease (lua/lease.lua:346:1).
 func (c *Client) RevokeLease(ctx context.Context, k RevokeLeaseKeys, a RevokeLeaseArgs) (RevokeLeaseReply, error) {
 	cmd, err := fcall.Build(FnRevokeLease, RevokeLeaseCmd, c.db, k, a)
 	if err != nil {

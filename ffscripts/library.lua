@@ -67,10 +67,13 @@ end
 
 -- Returns a table field -> value for HMGET key <fields of each list...>; a missing
 -- field (or missing key) maps to nil. Pass several name lists to merge them.
-local function hmget_map(key, ...)
-  local names = {}
-  for _, list in ipairs({...}) do
-    for _, f in ipairs(list) do names[#names + 1] = f end
+local function hmget_map(key, list, ...)
+  local names = list
+  if select('#', ...) > 0 then
+    names = {unpack(list)}
+    for _, more in ipairs({...}) do
+      for _, f in ipairs(more) do names[#names + 1] = f end
+    end
   end
   local vals = redis.call('HMGET', key, unpack(names))
   local m = {}
@@ -120,8 +123,8 @@ end
 
 -- Appends the varargs to list t; returns t.
 function H.push(t, ...)
-  local n = #t
-  for i = 1, select('#', ...) do t[n + i] = select(i, ...) end
+  local n, a = #t, {...}
+  for i = 1, select('#', ...) do t[n + i] = a[i] end
   return t
 end
 
@@ -227,6 +230,13 @@ local function lease_check(core_key, hist_key, eid, c, now, lease_id, lease_epoc
   return nil
 end
 
+-- Returns nil when keys holds at least n names, else the tuple
+-- {0,"invalid_input","KEYS must hold at least <n> keys, got <m>"} (raw callers with too few KEYS).
+function H.need_keys(keys, n)
+  if #keys >= n then return nil end
+  return err('invalid_input', 'KEYS must hold at least ' .. n .. ' keys, got ' .. #keys)
+end
+
 -- Returns the token list of a capability CSV ("" -> {}; empty tokens skipped), or nil plus
 -- {0,"invalid_capabilities","<kind>:too_many_bytes|too_many_tokens"} (bounds 4096 bytes / 256 tokens).
 function H.parse_caps(csv, kind)
@@ -293,12 +303,12 @@ local function decode_attempt_policy(raw)
   return p
 end
 
--- exec_core fields a new-attempt claim reads.
+-- exec_core fields a new-attempt claim reads (execution_kind, namespace: for ff_claim_next's reply).
 local CLAIM_FIELDS = {'lifecycle_phase', 'ownership_state', 'eligibility_state',
   'terminal_outcome', 'attempt_state', 'current_lease_epoch', 'total_attempt_count',
   'started_at', 'pending_retry_reason', 'pending_previous_attempt_index',
   'pending_replay_reason', 'pending_replay_requested_by', 'current_attempt_index',
-  'current_attempt_id', 'required_capabilities'}
+  'current_attempt_id', 'required_capabilities', 'execution_kind', 'namespace'}
 
 -- Returns nil when c may take a new attempt (§8.4 checks 3-8), else the error tuple.
 local function claimable(c)
@@ -337,19 +347,18 @@ local function claim_new_attempt(k, a, c, now)
   if c.attempt_state == 'pending_retry_attempt' then atype = 'retry'
   elseif c.attempt_state == 'pending_replay_attempt' then atype = 'replay' end
   local akey = H.attempt_key(k.core, a.eid, idx)
-  local af = {'attempt_id', a.attempt_id, 'execution_id', a.eid, 'attempt_index', idx,
+  redis.call('HSET', akey, 'attempt_id', a.attempt_id, 'execution_id', a.eid, 'attempt_index', idx,
     'attempt_type', atype, 'attempt_state', 'started', 'created_at', now, 'started_at', now,
     'lease_id', a.lease_id, 'lease_epoch', epoch, 'worker_id', a.worker_id,
-    'worker_instance_id', a.worker_instance_id}
+    'worker_instance_id', a.worker_instance_id)
   if atype == 'retry' then
-    H.push(af, 'retry_reason', c.pending_retry_reason or '',
+    redis.call('HSET', akey, 'retry_reason', c.pending_retry_reason or '',
       'previous_attempt_index', c.pending_previous_attempt_index or '')
   elseif atype == 'replay' then
-    H.push(af, 'replay_reason', c.pending_replay_reason or '',
+    redis.call('HSET', akey, 'replay_reason', c.pending_replay_reason or '',
       'replay_requested_by', c.pending_replay_requested_by or '',
       'replayed_from_attempt_index', c.pending_previous_attempt_index or '')
   end
-  redis.call('HSET', akey, unpack(af))
   redis.call('ZADD', k.attempts, now, idx)
   redis.call('HSET', akey .. ':usage', 'last_usage_report_seq', '0')
   if a.policy then
@@ -363,9 +372,11 @@ local function claim_new_attempt(k, a, c, now)
     if #pf > 0 then redis.call('HSET', akey .. ':policy', unpack(pf)) end
   end
   write_lease(k, a, epoch, a.attempt_id, now, exp, renew_deadline)
-  local f = H.state('active', 'leased', 'not_applicable', 'none', '', 'none',
-    'running_attempt', 'active')
-  H.push(f, 'current_attempt_index', idx, 'total_attempt_count', idx + 1,
+  -- one direct HSET (no intermediate table: Lua 5.1 table growth is costly on the hot path)
+  redis.call('HSET', k.core, 'lifecycle_phase', 'active', 'ownership_state', 'leased',
+    'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
+    'terminal_outcome', 'none', 'attempt_state', 'running_attempt', 'public_state', 'active',
+    'current_attempt_index', idx, 'total_attempt_count', idx + 1,
     'current_attempt_id', a.attempt_id, 'current_lease_id', a.lease_id,
     'current_lease_epoch', epoch, 'current_worker_id', a.worker_id,
     'current_worker_instance_id', a.worker_instance_id, 'current_lane', a.lane,
@@ -373,9 +384,8 @@ local function claim_new_attempt(k, a, c, now)
     'lease_renewal_deadline', renew_deadline, 'lease_expired_at', '', 'lease_revoked_at', '',
     'lease_revoke_reason', '', 'pending_retry_reason', '', 'pending_replay_reason', '',
     'pending_replay_requested_by', '', 'pending_previous_attempt_index', '',
+    'started_at', H.set(c.started_at) and c.started_at or now,
     'last_transition_at', now, 'last_mutation_at', now)
-  if not H.set(c.started_at) then H.push(f, 'started_at', now) end
-  redis.call('HSET', k.core, unpack(f))
   if a.attempt_timeout and a.attempt_timeout ~= 0 then
     redis.call('ZADD', k.attempt_timeout, now + a.attempt_timeout, a.eid)
   end
@@ -397,15 +407,15 @@ local function claim_resumed_attempt(k, a, c, now)
     'lease_id', a.lease_id, 'lease_epoch', epoch, 'worker_id', a.worker_id,
     'worker_instance_id', a.worker_instance_id, 'suspended_at', '', 'suspension_id', '')
   write_lease(k, a, epoch, aid, now, exp, renew_deadline)
-  local f = H.state('active', 'leased', 'not_applicable', 'none', '', 'none',
-    'running_attempt', 'active')
-  H.push(f, 'current_lease_id', a.lease_id, 'current_lease_epoch', epoch,
+  redis.call('HSET', k.core, 'lifecycle_phase', 'active', 'ownership_state', 'leased',
+    'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
+    'terminal_outcome', 'none', 'attempt_state', 'running_attempt', 'public_state', 'active',
+    'current_lease_id', a.lease_id, 'current_lease_epoch', epoch,
     'current_worker_id', a.worker_id, 'current_worker_instance_id', a.worker_instance_id,
     'current_lane', a.lane, 'lease_acquired_at', now, 'lease_expires_at', exp,
     'lease_last_renewed_at', now, 'lease_renewal_deadline', renew_deadline,
     'lease_expired_at', '', 'lease_revoked_at', '', 'lease_revoke_reason', '',
     'last_transition_at', now, 'last_mutation_at', now)
-  redis.call('HSET', k.core, unpack(f))
   if a.attempt_timeout and a.attempt_timeout > 0 then
     redis.call('ZADD', k.attempt_timeout, now + a.attempt_timeout, a.eid)
   end
@@ -431,7 +441,9 @@ end
 --         execution_not_in_eligible_set, invalid_capabilities, capability_mismatch
 ---------------------------------------------------------------------------
 redis.register_function('ff_issue_claim_grant', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 3)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local ttl, e = arg_num(args[6], 'grant_ttl_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'eligibility_state', 'required_capabilities'})
@@ -483,7 +495,9 @@ end
 --         invalid_claim_grant, claim_grant_expired
 ---------------------------------------------------------------------------
 redis.register_function('ff_claim_execution', function(keys, args)
-  local a = {eid = args[1], worker_id = args[2] or '', worker_instance_id = args[3] or '',
+  local bad_keys = H.need_keys(keys, 14)
+  if bad_keys then return bad_keys end
+  local a = {eid = args[1] or '', worker_id = args[2] or '', worker_instance_id = args[3] or '',
     lane = args[4] or '', lease_id = args[6] or '', attempt_id = args[9] or ''}
   local e
   a.ttl, e = arg_num(args[7], 'lease_ttl_ms')
@@ -530,7 +544,9 @@ end)
 --         invalid_claim_grant, claim_grant_expired
 ---------------------------------------------------------------------------
 redis.register_function('ff_claim_resumed_execution', function(keys, args)
-  local a = {eid = args[1], worker_id = args[2] or '', worker_instance_id = args[3] or '',
+  local bad_keys = H.need_keys(keys, 11)
+  if bad_keys then return bad_keys end
+  local a = {eid = args[1] or '', worker_id = args[2] or '', worker_instance_id = args[3] or '',
     lane = args[4] or '', lease_id = args[6] or ''}
   local e
   a.ttl, e = arg_num(args[7], 'lease_ttl_ms')
@@ -569,7 +585,9 @@ end)
 --         invalid_capabilities, capability_mismatch
 ---------------------------------------------------------------------------
 redis.register_function('ff_issue_reclaim_grant', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 3)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local ttl, e = arg_num(args[6], 'grant_ttl_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'ownership_state', 'required_capabilities'})
@@ -613,7 +631,9 @@ end)
 --         max_retries_exhausted, invalid_claim_grant
 ---------------------------------------------------------------------------
 redis.register_function('ff_reclaim_execution', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 14)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local a = {eid = eid, worker_id = args[2] or '', worker_instance_id = args[3] or '',
     lane = args[4] or '', lease_id = args[5] or '', attempt_id = args[7] or ''}
   local e, max
@@ -718,6 +738,8 @@ end)
 -- @errors invalid_input, invalid_policy_json, invalid_capabilities, no_eligible_execution
 ---------------------------------------------------------------------------
 redis.register_function('ff_claim_next', function(keys, args)
+  local bad_keys = H.need_keys(keys, 7)
+  if bad_keys then return bad_keys end
   local a = {worker_id = args[1] or '', worker_instance_id = args[2] or '', lane = args[3] or '',
     lease_id = args[5] or '', attempt_id = args[6] or ''}
   local e, limit
@@ -741,7 +763,7 @@ redis.register_function('ff_claim_next', function(keys, args)
   for _, eid in ipairs(ids) do
     local base = tag .. ':' .. eid
     local core = 'ff:exec:' .. base .. ':core'
-    local c = hmget_map(core, CLAIM_FIELDS, {'execution_kind', 'namespace'})
+    local c = hmget_map(core, CLAIM_FIELDS)
     local resumed = c.attempt_state == 'attempt_interrupted'
     local usable = c.lifecycle_phase == 'runnable' and c.eligibility_state == 'eligible_now'
       and redis.call('EXISTS', 'ff:exec:' .. base .. ':claim_grant') == 0
@@ -844,7 +866,9 @@ end
 -- @errors invalid_input, invalid_policy_json, invalid_capabilities
 ---------------------------------------------------------------------------
 redis.register_function('ff_create_execution', function(keys, args)
-  local eid, lane = args[1], args[3] or ''
+  local bad_keys = H.need_keys(keys, 8)
+  if bad_keys then return bad_keys end
+  local eid, lane = args[1] or '', args[3] or ''
   local priority, e = arg_num(args[5], 'priority')
   if e then return e end
   local delay_until, deadline, dedup_ttl
@@ -944,6 +968,8 @@ end)
 -- @errors invalid_input, execution_not_found, invalid_tag_key
 ---------------------------------------------------------------------------
 redis.register_function('ff_set_execution_tags', function(keys, args)
+  local bad_keys = H.need_keys(keys, 2)
+  if bad_keys then return bad_keys end
   local n = #args
   if n == 0 or n % 2 ~= 0 then
     return err('invalid_input', 'tags must be non-empty even-length key/value pairs')
@@ -971,7 +997,9 @@ end)
 -- @errors invalid_input
 ---------------------------------------------------------------------------
 redis.register_function('ff_promote_delayed', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 3)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local now, e = arg_num(args[2], 'now_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'eligibility_state', 'attempt_state',
@@ -1022,7 +1050,9 @@ local BLOCK_ELIGIBILITY = {
 --         execution_not_eligible, invalid_blocking_reason
 ---------------------------------------------------------------------------
 redis.register_function('ff_block_execution_for_admission', function(keys, args)
-  local eid, reason = args[1], args[2] or ''
+  local bad_keys = H.need_keys(keys, 3)
+  if bad_keys then return bad_keys end
+  local eid, reason = args[1] or '', args[2] or ''
   local now, e = arg_num(args[4], 'now_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'attempt_state', 'terminal_outcome',
@@ -1061,7 +1091,9 @@ local UNBLOCKABLE = {
 -- @errors invalid_input, execution_not_found, execution_not_eligible
 ---------------------------------------------------------------------------
 redis.register_function('ff_unblock_execution', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 3)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local _, e = arg_num(args[2], 'now_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'eligibility_state', 'blocking_reason',
@@ -1112,10 +1144,12 @@ end
 --            blocked_budget, blocked_quota, blocked_route, blocked_operator
 -- ARGV (5): execution_id, reason?, source?, lease_id?, lease_epoch?
 -- @reply ok(result, previous_phase)
--- @errors execution_not_found, execution_not_active, lease_revoked, stale_lease
+-- @errors invalid_input, execution_not_found, execution_not_active, lease_revoked, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_cancel_execution', function(keys, args)
-  local eid, reason, source = args[1], args[2] or '', args[3] or ''
+  local bad_keys = H.need_keys(keys, 21)
+  if bad_keys then return bad_keys end
+  local eid, reason, source = args[1] or '', args[2] or '', args[3] or ''
   local c = hmget_map(keys[1], LEASE_FIELDS, {'attempt_state'})
   local phase = c.lifecycle_phase
   if not phase then return err('execution_not_found') end
@@ -1187,9 +1221,12 @@ local ELIGIBILITY_INDEX = {
 --            execution_deadline, lane_suspended, suspension_timeout, suspension_current
 -- ARGV (2): execution_id, expire_reason?
 -- @reply ok(result, previous_phase?)
+-- @errors invalid_input
 ---------------------------------------------------------------------------
 redis.register_function('ff_expire_execution', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 14)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local reason = args[2] or ''
   if reason == '' then reason = 'attempt_timeout' end
   local c = hmget_map(keys[1], LEASE_FIELDS, {'attempt_state'})
@@ -1283,6 +1320,27 @@ function SS.same(a, b)
   return acc == 0
 end
 
+-- Returns nil when keys holds at least n names, else the invalid_input tuple (a raw caller
+-- that passes too few KEYS gets an answer instead of a Lua runtime error).
+function SS.need_keys(keys, n)
+  if #keys >= n then return nil end
+  return err('invalid_input', 'KEYS must hold at least ' .. n .. ' keys, got ' .. #keys)
+end
+
+-- Returns the integer (floored) of a numeric ARGV: dflt when raw is nil or "" (no dflt:
+-- required), else nil plus an invalid_input tuple for a non-number or a value outside
+-- +-(2^53-1), which Valkey could not take back as a count, score or TTL.
+function SS.int(raw, name, dflt)
+  local n, e
+  if dflt == nil then n, e = arg_num(raw, name) else n, e = opt_num(raw, name, dflt) end
+  if n == nil then return nil, e end
+  n = math.floor(n)
+  if n > 9007199254740991 or n < -9007199254740991 then
+    return nil, err('invalid_input', name .. ' is out of range, got: ' .. tostring(raw))
+  end
+  return n
+end
+
 -- Returns the token message bound by the MAC.
 function SS.token_msg(wp_id, wp_key, created_at)
   return wp_id .. '|' .. wp_key .. '|' .. created_at
@@ -1349,9 +1407,12 @@ end
 -- KEYS (1): hmac_secrets
 -- ARGV (3): new_kid, new_secret_hex, grace_ms:int
 -- @reply ok(action, kid, new_kid?, gc_count:int?)
--- @errors invalid_kid, invalid_secret_hex, invalid_grace_ms, rotation_conflict
+-- @errors invalid_input, invalid_kid, invalid_secret_hex, invalid_grace_ms,
+--         rotation_conflict
 ---------------------------------------------------------------------------
 redis.register_function('ff_rotate_waitpoint_hmac_secret', function(keys, args)
+  local e = SS.need_keys(keys, 1)
+  if e then return e end
   local sec = keys[1]
   local kid, hex, grace_raw = args[1], args[2], args[3]
   if type(kid) ~= 'string' or kid == '' or string.find(kid, ':', 1, true) then
@@ -1407,12 +1468,15 @@ end)
 -- KEYS (1): hmac_secrets
 -- ARGV (0)
 -- @reply ok(current_kid, kid_count:int, kid_expiries...)
+-- @errors invalid_input
 -- @flags no-writes
 ---------------------------------------------------------------------------
 redis.register_function{
   function_name = 'ff_list_waitpoint_hmac_kids',
   flags = {'no-writes'},
   callback = function(keys, args)
+    local e = SS.need_keys(keys, 1)
+    if e then return e end
     local all = redis.call('HGETALL', keys[1])
     local now = now_ms()
     local cur = ''
@@ -1456,7 +1520,9 @@ redis.register_function{
 --         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_renew_lease', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 4)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local ttl, e = arg_num(args[6], 'lease_ttl_ms')
   if e then return e end
   local grace
@@ -1502,10 +1568,12 @@ end)
 -- KEYS (1): exec_core
 -- ARGV (5): execution_id, lease_id, lease_epoch, progress_pct?, progress_message?
 -- @reply ok()
--- @errors execution_not_found, execution_not_active, lease_revoked, lease_expired,
+-- @errors invalid_input, execution_not_found, execution_not_active, lease_revoked, lease_expired,
 --         stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_update_progress', function(keys, args)
+  local bad_keys = H.need_keys(keys, 1)
+  if bad_keys then return bad_keys end
   local c = hmget_map(keys[1], LEASE_FIELDS)
   if not c.lifecycle_phase then return err('execution_not_found') end
   if c.lifecycle_phase ~= 'active' then return err_not_active(c) end
@@ -1562,22 +1630,25 @@ end
 -- ARGV (5 or 6): execution_id, lease_id?, lease_epoch?, attempt_id?, result_payload:bytes?,
 --                [source]
 -- @reply ok(result)
--- @errors execution_not_found, partial_fence_triple, fence_required, execution_not_active,
---         lease_revoked, lease_expired, stale_lease
+-- @errors invalid_input, execution_not_found, partial_fence_triple, fence_required,
+--         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_complete_execution', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 12)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local c, now = holder_check(keys[1], keys[7], eid, args[2], args[3], args[4], args[6])
   if not c then return now end
   redis.call('HSET', keys[2], 'attempt_state', 'ended_success', 'ended_at', now)
   H.close_stream(keys[9], now, 'attempt_success', false)
   if (args[5] or '') ~= '' then redis.call('SET', keys[10], args[5]) end
-  local f = H.state('terminal', 'unowned', 'not_applicable', 'none', '', 'success',
-    'attempt_terminal', 'completed')
-  lease_clear_fields(f)
-  H.push(f, 'completed_at', now, 'lease_expired_at', '', 'lease_revoked_at', '',
-    'lease_revoke_reason', '', 'last_transition_at', now, 'last_mutation_at', now)
-  redis.call('HSET', keys[1], unpack(f))
+  redis.call('HSET', keys[1], 'lifecycle_phase', 'terminal', 'ownership_state', 'unowned',
+    'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
+    'terminal_outcome', 'success', 'attempt_state', 'attempt_terminal', 'public_state', 'completed',
+    'current_lease_id', '', 'current_worker_id', '', 'current_worker_instance_id', '',
+    'lease_expires_at', '', 'lease_last_renewed_at', '', 'lease_renewal_deadline', '',
+    'completed_at', now, 'lease_expired_at', '', 'lease_revoked_at', '', 'lease_revoke_reason', '',
+    'last_transition_at', now, 'last_mutation_at', now)
   H.release_lease(eid, keys[6], keys[3], keys[8], keys[4], holder_set(keys[1], c, keys[4]))
   redis.call('ZREM', keys[11], eid)
   redis.call('ZREM', keys[12], eid)
@@ -1631,11 +1702,13 @@ end
 -- ARGV (7 or 8): execution_id, lease_id?, lease_epoch?, attempt_id?, failure_reason?,
 --                failure_category?, retry_policy_json?, [source]
 -- @reply ok(result, delay_until:int?)
--- @errors execution_not_found, partial_fence_triple, fence_required, execution_not_active,
---         lease_revoked, lease_expired, stale_lease
+-- @errors invalid_input, execution_not_found, partial_fence_triple, fence_required,
+--         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_fail_execution', function(keys, args)
-  local eid, reason = args[1], args[5] or ''
+  local bad_keys = H.need_keys(keys, 12)
+  if bad_keys then return bad_keys end
+  local eid, reason = args[1] or '', args[5] or ''
   local c, now = holder_check(keys[1], keys[8], eid, args[2], args[3], args[4], args[8],
     {'retry_count'})
   if not c then return now end
@@ -1702,7 +1775,9 @@ end)
 --         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_delay_execution', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 9)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local due, e = arg_num(args[5], 'delay_until')
   if e then return e end
   local c, now = holder_check(keys[1], keys[4], eid, args[2], args[3], args[4], args[6])
@@ -1732,9 +1807,12 @@ end)
 -- KEYS (4): exec_core, lease_current, lease_expiry, lease_history
 -- ARGV (1): execution_id
 -- @reply ok(result) | already_satisfied(result)
+-- @errors invalid_input
 ---------------------------------------------------------------------------
 redis.register_function('ff_mark_lease_expired_if_due', function(keys, args)
-  local eid = args[1]
+  local bad_keys = H.need_keys(keys, 4)
+  if bad_keys then return bad_keys end
+  local eid = args[1] or ''
   local c = hmget_map(keys[1], LEASE_FIELDS)
   if not c.lifecycle_phase then
     redis.call('ZREM', keys[3], eid)
@@ -1767,10 +1845,12 @@ end)
 -- KEYS (5): exec_core, lease_current, lease_history, lease_expiry, worker_leases
 -- ARGV (3): execution_id, expected_lease_id?, revoke_reason?
 -- @reply ok(result, lease_id, lease_epoch) | already_satisfied(result)
--- @errors execution_not_found, execution_not_active, no_active_lease, stale_lease
+-- @errors invalid_input, execution_not_found, execution_not_active, no_active_lease, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_revoke_lease', function(keys, args)
-  local eid, expected, reason = args[1], args[2] or '', args[3] or ''
+  local bad_keys = H.need_keys(keys, 5)
+  if bad_keys then return bad_keys end
+  local eid, expected, reason = args[1] or '', args[2] or '', args[3] or ''
   local c = hmget_map(keys[1], LEASE_FIELDS)
   if not c.lifecycle_phase then return err('execution_not_found') end
   if c.lifecycle_phase ~= 'active' then return err_not_active(c) end
@@ -2146,16 +2226,16 @@ function SS.signal_args(args)
   local e
   if a.created ~= '' then
     local n
-    n, e = arg_num(a.created, 'created_at')
+    n, e = SS.int(a.created, 'created_at')
     if n == nil then return nil, e end
   end
-  a.dedup_ttl, e = opt_num(args[14], 'dedup_ttl_ms', 86400000)
+  a.dedup_ttl, e = SS.int(args[14], 'dedup_ttl_ms', 86400000)
   if a.dedup_ttl == nil then return nil, e end
-  a.delay, e = opt_num(args[15], 'resume_delay_ms', 0)
+  a.delay, e = SS.int(args[15], 'resume_delay_ms', 0)
   if a.delay == nil then return nil, e end
-  a.maxlen, e = opt_num(args[16], 'signal_maxlen', 1000)
+  a.maxlen, e = SS.int(args[16], 'signal_maxlen', 1000)
   if a.maxlen == nil then return nil, e end
-  a.max_signals, e = opt_num(args[17], 'max_signals_per_execution', 10000)
+  a.max_signals, e = SS.int(args[17], 'max_signals_per_execution', 10000)
   if a.max_signals == nil then return nil, e end
   if a.maxlen < 0 or math.floor(a.maxlen) ~= a.maxlen then
     return nil, err('invalid_input', 'signal_maxlen must be a non-negative integer, got: ' .. args[16])
@@ -2231,7 +2311,12 @@ end
 --         waitpoint_not_found, waitpoint_closed, signal_limit_exceeded
 ---------------------------------------------------------------------------
 redis.register_function('ff_deliver_signal', function(keys, args)
-  local a, e = SS.signal_args(args)
+  -- 13 KEYS reach the token check (invalid_keys_missing_hmac); 14 would fail the feed XADD.
+  local e = SS.need_keys(keys, 13)
+  if e then return e end
+  if #keys == 14 then return err('invalid_input', 'KEYS must hold 15 keys (signal_delivery_feed)') end
+  local a
+  a, e = SS.signal_args(args)
   if a == nil then return e end
   local k = {core = keys[1], cond = keys[2], stream = keys[3], sigs = keys[4], sig = keys[5],
     payload = keys[6], idem = keys[7], wp = keys[8], susp = keys[9]}
@@ -2349,7 +2434,10 @@ end)
 --         waitpoint_closed, signal_limit_exceeded
 ---------------------------------------------------------------------------
 redis.register_function('ff_buffer_signal_for_pending_waitpoint', function(keys, args)
-  local a, e = SS.signal_args(args)
+  local e = SS.need_keys(keys, 8)
+  if e then return e end
+  local a
+  a, e = SS.signal_args(args)
   if a == nil then return e end
   local k = {core = keys[1], stream = keys[3], sigs = keys[4], sig = keys[5],
     payload = keys[6], idem = keys[7], wp = keys[8]}
@@ -2418,9 +2506,10 @@ local STREAM_MODES = {[''] = 'durable', durable = 'durable', summary = 'summary'
 -- Appends one output frame to the current attempt's stream. Only the current
 -- lease holder (lease_id, lease_epoch, attempt_index) may append. In summary
 -- mode the payload is a JSON merge patch applied to the attempt's summary
--- document. Every ARGV is validated before the first write.
+-- document. Every ARGV is validated before the first write. stream_summary
+-- is always passed (ff:attempt:T:E:I:summary): an empty key breaks cluster routing.
 --
--- KEYS (4): exec_core, stream, stream_meta, stream_summary?
+-- KEYS (4): exec_core, stream, stream_meta, stream_summary
 -- ARGV (19): execution_id, attempt_index, lease_id, lease_epoch, frame_type, ts?,
 --            payload:bytes?, encoding?, correlation_id?, source?, retention_maxlen:int?,
 --            attempt_id?, max_payload_bytes:int?, stream_mode?, patch_kind?, ttl_ms:int?,
@@ -2430,7 +2519,9 @@ local STREAM_MODES = {[''] = 'durable', durable = 'durable', summary = 'summary'
 --         corruption
 ---------------------------------------------------------------------------
 redis.register_function('ff_append_frame', function(keys, args)
-  local eid, payload = args[1], args[7] or ''
+  local bad_keys = H.need_keys(keys, 4)
+  if bad_keys then return bad_keys end
+  local eid, payload = args[1] or '', args[7] or ''
   local e, max_payload, retention, ttl, floor_n, ceil_n, alpha
   max_payload, e = opt_num(args[13], 'max_payload_bytes', 65536)
   if e then return e end
@@ -2632,6 +2723,8 @@ end
 --         hmac_secret_not_initialized, invalid_secret
 ---------------------------------------------------------------------------
 redis.register_function('ff_suspend_execution', function(keys, args)
+  local e = SS.need_keys(keys, 16)
+  if e then return e end
   local eid, idx = args[1] or '', args[2] or ''
   local susp_id, wp_id, wp_key = args[6] or '', args[7] or '', args[8] or ''
   local reason, by = args[9] or '', args[10] or ''
@@ -2641,7 +2734,8 @@ redis.register_function('ff_suspend_execution', function(keys, args)
   if behavior == nil or behavior == '' then behavior = 'fail' end
   local idem = args[18] or ''
   local k_dedup = keys[18]
-  local n, e = opt_num(args[20], 'num_extra_waitpoints', 0)
+  local n
+  n, e = SS.int(args[20], 'num_extra_waitpoints', 0)
   if n == nil then return e end
   if n < 0 or math.floor(n) ~= n or n > 1000 then
     return err('invalid_input', 'num_extra_waitpoints must be a small non-negative integer')
@@ -2676,14 +2770,14 @@ redis.register_function('ff_suspend_execution', function(keys, args)
   -- input validation (no writes before it; spec §13.12 fixed)
   local timeout_at
   if timeout_raw ~= '' then
-    timeout_at, e = arg_num(timeout_raw, 'timeout_at')
+    timeout_at, e = SS.int(timeout_raw, 'timeout_at')
     if timeout_at == nil then return e end
   end
   local maxlen
-  maxlen, e = opt_num(args[17], 'lease_history_maxlen', 1000)
+  maxlen, e = SS.int(args[17], 'lease_history_maxlen', 1000)
   if maxlen == nil then return e end
   local ttl
-  ttl, e = opt_num(args[19], 'dedup_ttl_ms', 0)
+  ttl, e = SS.int(args[19], 'dedup_ttl_ms', 0)
   if ttl == nil then return e end
   if susp_id == '' or wp_id == '' then
     return err('invalid_input', 'suspension_id and waitpoint_id must not be empty')
@@ -2735,7 +2829,7 @@ redis.register_function('ff_suspend_execution', function(keys, args)
     if H.set(old.waitpoint_id) then redis.call('SADD', keys[14], old.waitpoint_id) end
     redis.call('DEL', k_susp)
   end
-  local timeout_s = timeout_at and timeout_raw or ''
+  local timeout_s = timeout_at and string.format('%d', timeout_at) or ''
   local st = (not cond.composite) and SS.nc_new(cond) or nil
   if use_pending then
     redis.call('HSET', k_wp, 'suspension_id', susp_id, 'state', 'active', 'activated_at', now,
@@ -2856,8 +2950,11 @@ end)
 -- @errors invalid_input, execution_not_found, execution_not_suspended
 ---------------------------------------------------------------------------
 redis.register_function('ff_resume_execution', function(keys, args)
+  local e = SS.need_keys(keys, 8)
+  if e then return e end
   local eid = args[1] or ''
-  local delay, e = opt_num(args[3], 'resume_delay_ms', 0)
+  local delay
+  delay, e = SS.int(args[3], 'resume_delay_ms', 0)
   if delay == nil then return e end
   delay = math.floor(delay)
   if delay < 0 then delay = 0 end
@@ -2894,8 +2991,11 @@ end)
 --            lane_terminal, lane_eligible, lane_delayed, lease_history
 -- ARGV (1): execution_id
 -- @reply ok(outcome, public_state?)
+-- @errors invalid_input
 ---------------------------------------------------------------------------
 redis.register_function('ff_expire_suspension', function(keys, args)
+  local e = SS.need_keys(keys, 11)
+  if e then return e end
   local eid = args[1] or ''
   local k_core, k_susp, k_tmo = keys[1], keys[2], keys[7]
   if redis.call('EXISTS', k_core) == 0 then
@@ -3007,8 +3107,11 @@ redis.register_function{
 --         hmac_secret_not_initialized, invalid_secret
 ---------------------------------------------------------------------------
 redis.register_function('ff_create_pending_waitpoint', function(keys, args)
+  local e = SS.need_keys(keys, 3)
+  if e then return e end
   local eid, idx, wp, wpk = args[1] or '', args[2] or '', args[3] or '', args[4] or ''
-  local exp, e = arg_num(args[5], 'expires_at')
+  local exp
+  exp, e = SS.int(args[5], 'expires_at')
   if exp == nil then return e end
   if wp == '' then return err('invalid_input', 'waitpoint_id must not be empty') end
   if redis.call('EXISTS', keys[1]) == 0 then return err('execution_not_found') end
@@ -3025,7 +3128,7 @@ redis.register_function('ff_create_pending_waitpoint', function(keys, args)
   redis.call('DEL', keys[2])
   redis.call('HSET', keys[2], 'waitpoint_id', wp, 'execution_id', eid, 'attempt_index', idx,
     'suspension_id', '', 'waitpoint_key', wpk, 'waitpoint_token', token, 'state', 'pending',
-    'created_at', now, 'activated_at', '', 'expires_at', args[5], 'satisfied_at', '',
+    'created_at', now, 'activated_at', '', 'expires_at', string.format('%d', exp), 'satisfied_at', '',
     'closed_at', '', 'close_reason', '', 'signal_count', '0', 'matched_signal_count', '0',
     'last_signal_at', '')
   redis.call('ZADD', keys[3], exp, wp)
@@ -3042,9 +3145,11 @@ end)
 -- KEYS (3): exec_core, waitpoint_hash, pending_waitpoint_expiry
 -- ARGV (2): waitpoint_id, reason?
 -- @reply ok(result?)
--- @errors waitpoint_not_found, waitpoint_not_open
+-- @errors invalid_input, waitpoint_not_found, waitpoint_not_open
 ---------------------------------------------------------------------------
 redis.register_function('ff_close_waitpoint', function(keys, args)
+  local e = SS.need_keys(keys, 3)
+  if e then return e end
   local wp = args[1] or ''
   local reason = args[2]
   if reason == nil or reason == '' then reason = 'proactive_close' end

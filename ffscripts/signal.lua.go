@@ -220,7 +220,7 @@ func ParseBufferSignalForPendingWaitpoint(r valkey.ValkeyResult) (BufferSignalFo
 // ErrInvalidKeysMissingHMAC, ErrMissingToken, ErrInvalidToken, ErrHMACSecretNotInitialized,
 // ErrTokenExpired, ErrInvalidSecret, ErrWaitpointClosed, ErrSignalLimitExceeded.
 //
-// Lua: ff_buffer_signal_for_pending_waitpoint (lua/signal.lua:551:1).
+// Lua: ff_buffer_signal_for_pending_waitpoint (lua/signal.lua:556:1).
 func (c *Client) BufferSignalForPendingWaitpoint(ctx context.Context, k BufferSignalForPendingWaitpointKeys, a BufferSignalForPendingWaitpointArgs) (BufferSignalForPendingWaitpointReply, error) {
 	cmd, err := fcall.Build(FnBufferSignalForPendingWaitpoint, BufferSignalForPendingWaitpointCmd, c.db, k, a)
 	if err != nil {

@@ -17,7 +17,7 @@ type AppendFrameKeys struct {
 	ExecCore      string // KEYS[1] exec_core
 	Stream        string // KEYS[2] stream
 	StreamMeta    string // KEYS[3] stream_meta
-	StreamSummary string // KEYS[4] stream_summary, may be empty
+	StreamSummary string // KEYS[4] stream_summary
 }
 
 // AppendFrameArgs are the ARGV of ff_append_frame, in FCALL order.
@@ -95,12 +95,13 @@ func ParseAppendFrame(r valkey.ValkeyResult) (AppendFrameReply, error) {
 // Appends one output frame to the current attempt's stream. Only the current
 // lease holder (lease_id, lease_epoch, attempt_index) may append. In summary
 // mode the payload is a JSON merge patch applied to the attempt's summary
-// document. Every ARGV is validated before the first write.
+// document. Every ARGV is validated before the first write. stream_summary
+// is always passed (ff:attempt:T:E:I:summary): an empty key breaks cluster routing.
 //
 // Errors: ErrInvalidInput, ErrRetentionLimitExceeded, ErrStreamClosed,
 // ErrStaleOwnerCannotAppend, ErrCorruption.
 //
-// Lua: ff_append_frame (lua/stream.lua:53:1).
+// Lua: ff_append_frame (lua/stream.lua:54:1).
 func (c *Client) AppendFrame(ctx context.Context, k AppendFrameKeys, a AppendFrameArgs) (AppendFrameReply, error) {
 	cmd, err := fcall.Build(FnAppendFrame, AppendFrameCmd, c.db, k, a)
 	if err != nil {

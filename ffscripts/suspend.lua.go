@@ -263,7 +263,7 @@ func ParseResumeExecution(r valkey.ValkeyResult) (ResumeExecutionReply, error) {
 //
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotSuspended.
 //
-// Lua: ff_resume_execution (lua/suspend.lua:306:1).
+// Lua: ff_resume_execution (lua/suspend.lua:309:1).
 func (c *Client) ResumeExecution(ctx context.Context, k ResumeExecutionKeys, a ResumeExecutionArgs) (ResumeExecutionReply, error) {
 	cmd, err := fcall.Build(FnResumeExecution, ResumeExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -347,7 +347,9 @@ func ParseExpireSuspension(r valkey.ValkeyResult) (ExpireSuspensionReply, error)
 // any more), or fail/cancel/expire (terminal failed/cancelled/expired; an unknown
 // behavior fails). A suspension without timeout_at is never due.
 //
-// Lua: ff_expire_suspension (lua/suspend.lua:346:1).
+// Errors: ErrInvalidInput.
+//
+// Lua: ff_expire_suspension (lua/suspend.lua:353:1).
 func (c *Client) ExpireSuspension(ctx context.Context, k ExpireSuspensionKeys, a ExpireSuspensionArgs) (ExpireSuspensionReply, error) {
 	cmd, err := fcall.Build(FnExpireSuspension, ExpireSuspensionCmd, c.db, k, a)
 	if err != nil {

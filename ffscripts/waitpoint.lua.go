@@ -155,9 +155,9 @@ func ParseCloseWaitpoint(r valkey.ValkeyResult) (CloseWaitpointReply, error) {
 // pending-expiry scanner passes never_committed). Closing an already closed waitpoint
 // answers ok with result "already_closed". A closed waitpoint refuses signals.
 //
-// Errors: ErrWaitpointNotFound, ErrWaitpointNotOpen.
+// Errors: ErrInvalidInput, ErrWaitpointNotFound, ErrWaitpointNotOpen.
 //
-// Lua: ff_close_waitpoint (lua/waitpoint.lua:58:1).
+// Lua: ff_close_waitpoint (lua/waitpoint.lua:61:1).
 func (c *Client) CloseWaitpoint(ctx context.Context, k CloseWaitpointKeys, a CloseWaitpointArgs) (CloseWaitpointReply, error) {
 	cmd, err := fcall.Build(FnCloseWaitpoint, CloseWaitpointCmd, c.db, k, a)
 	if err != nil {
