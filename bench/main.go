@@ -1,0 +1,230 @@
+// Command bench measures ffgo against a raw Valkey baseline and asynq on the
+// same Valkey server, in the same run (issue #8).
+//
+// Scenarios:
+//
+//	-drain     1. drain throughput and claim-to-complete latency: ffgo, the raw
+//	              RPUSH/BLMPOP/INCR baseline and asynq; with -cost, also
+//	              3. round trips, commands and server µs per executed task
+//	-resume    2. suspend → signal → resumed handler latency
+//	-cost      3. server cost per library function, each run in isolation
+//	-embedded  4. the ffgo drain on the embedded (gopher-lua) engine
+//	-all       all of them
+//
+// By default it starts its own valkey-server on a free loopback port (so
+// INFO commandstats and CONFIG RESETSTAT see its commands only) and stops it
+// at the end. Every scenario runs -runs times; the report gives medians.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/flowfabric/ffgo/ffscripts"
+	"github.com/redis/go-redis/v9"
+	"github.com/valkey-io/valkey-go"
+)
+
+type config struct {
+	addr      string
+	server    string
+	n         int
+	payload   int
+	workers   int
+	runs      int
+	rounds    int
+	calls     int
+	poll      time.Duration
+	drain     bool
+	resume    bool
+	cost      bool
+	embedded  bool
+	ffgoMode  string
+	ownServer bool
+}
+
+var start = time.Now()
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func main() {
+	var cfg config
+	var all bool
+	flag.StringVar(&cfg.addr, "addr", "", "address of a PRIVATE Valkey server to use (its data is flushed and its statistics reset); empty starts one")
+	flag.StringVar(&cfg.server, "valkey-server", "valkey-server", "valkey-server binary to start when -addr is empty")
+	flag.IntVar(&cfg.n, "n", 10000, "executions per drain")
+	flag.IntVar(&cfg.payload, "payload", 4096, "payload bytes per execution")
+	flag.IntVar(&cfg.workers, "workers", 16, "concurrent workers (ffgo goroutines, baseline goroutines, asynq Concurrency)")
+	flag.IntVar(&cfg.runs, "runs", 3, "repetitions of every scenario; medians are reported")
+	flag.IntVar(&cfg.rounds, "rounds", 1000, "suspend → signal → resume rounds per run")
+	flag.IntVar(&cfg.calls, "calls", 2000, "calls per function in the per-function cost scenario")
+	flag.DurationVar(&cfg.poll, "poll", time.Millisecond, "claim poll interval of the polling resume mode")
+	flag.BoolVar(&cfg.drain, "drain", false, "scenario 1 (+3 per task): drain throughput, ffgo vs baseline vs asynq")
+	flag.BoolVar(&cfg.resume, "resume", false, "scenario 2: suspend → signal → resume latency")
+	flag.BoolVar(&cfg.cost, "cost", false, "scenario 3: server cost per library function")
+	flag.BoolVar(&cfg.embedded, "embedded", false, "scenario 4: ffgo drain on the embedded engine")
+	flag.StringVar(&cfg.ffgoMode, "ffgo", "scripts", "ffgo drain driver: scripts (ff_claim_next + ff_complete_execution) or worker (worker.Run)")
+	flag.BoolVar(&all, "all", false, "run every scenario")
+	flag.Parse()
+	if all {
+		cfg.drain, cfg.resume, cfg.cost, cfg.embedded = true, true, true, true
+	}
+	if !cfg.drain && !cfg.resume && !cfg.cost && !cfg.embedded {
+		fmt.Fprintln(os.Stderr, "bench: choose a scenario: -all, -drain, -resume, -cost or -embedded")
+		flag.Usage()
+		os.Exit(2)
+	}
+	if cfg.ffgoMode != "scripts" && cfg.ffgoMode != "worker" {
+		log.Fatalf("bench: -ffgo must be scripts or worker, not %q", cfg.ffgoMode)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	rep := &report{cfg: cfg}
+	if cfg.addr == "" {
+		srv, err := startValkey(ctx, cfg.server)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		cfg.addr, cfg.ownServer = srv.Addr, true
+		rep.cfg = cfg
+		logf("started valkey-server on %s", srv.Addr)
+	}
+	raw, err := newClient(cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	db := &countingClient{Client: raw}
+	sigRaw, err := newClient(cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer sigRaw.Close()
+	hook := &countHook{}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.addr})
+	rdb.AddHook(hook)
+	defer rdb.Close()
+
+	rep.version, err = serverVersion(ctx, raw)
+	if err != nil {
+		return err
+	}
+	rep.loadStart = loadAvg()
+	logf("Valkey %s at %s; %d CPUs; load %s", rep.version, cfg.addr, runtime.NumCPU(), rep.loadStart)
+	if err := ffscripts.Load(ctx, raw); err != nil {
+		return fmt.Errorf("load library: %w", err)
+	}
+	payload := make([]byte, cfg.payload)
+	for i := range payload {
+		payload[i] = byte('a' + i%26)
+	}
+	env := &env{cfg: cfg, db: db, sig: sigRaw, rdb: rdb, hook: hook, payload: payload}
+
+	for r := range cfg.runs {
+		logf("run %d/%d", r+1, cfg.runs)
+		if cfg.drain {
+			res, err := env.drainRun(ctx, r)
+			if err != nil {
+				return err
+			}
+			rep.drains = append(rep.drains, res)
+		}
+		if cfg.embedded {
+			res, err := env.embeddedRun(ctx, r)
+			if err != nil {
+				return err
+			}
+			rep.embedded = append(rep.embedded, res)
+		}
+		if cfg.resume {
+			for _, mode := range []resumeMode{resumeFeed, resumePoll} {
+				if err := env.flush(ctx); err != nil {
+					return err
+				}
+				logf(" resume/%s: %d rounds", mode, cfg.rounds)
+				res, err := runResume(ctx, db, sigRaw, newLane(fmt.Sprintf("resume-%s-%d", mode, r)), cfg.rounds, mode, cfg.poll)
+				if err != nil {
+					return err
+				}
+				logf(" resume/%s: p50 %s ms, p99 %s ms", mode, ms(res.Resume.P50), ms(res.Resume.P99))
+				rep.resumes = append(rep.resumes, res)
+			}
+		}
+		if cfg.cost {
+			if err := env.flush(ctx); err != nil {
+				return err
+			}
+			logf(" per-function cost: %d calls each", cfg.calls)
+			res, err := functionCosts(ctx, db, newLane(fmt.Sprintf("cost-%d", r)), cfg.calls, cfg.workers, payload)
+			if err != nil {
+				return err
+			}
+			rep.costs = append(rep.costs, res)
+		}
+	}
+	rep.loadEnd = loadAvg()
+	rep.print(os.Stdout)
+	return nil
+}
+
+// env is what the scenarios share.
+type env struct {
+	cfg     config
+	db      *countingClient
+	sig     valkey.Client
+	rdb     *redis.Client
+	hook    *countHook
+	payload []byte
+}
+
+// flush empties the server between sides (the function library survives
+// FLUSHALL). It does nothing on a server this program did not start.
+func (e *env) flush(ctx context.Context) error {
+	if !e.cfg.ownServer {
+		return nil
+	}
+	return e.db.Do(ctx, e.db.B().Flushall().Sync().Build()).Error()
+}
+
+func serverVersion(ctx context.Context, c valkey.Client) (string, error) {
+	s, err := c.Do(ctx, c.B().Info().Section("server").Build()).ToString()
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.SplitSeq(s, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "valkey_version:"); ok {
+			return v, nil
+		}
+	}
+	return "unknown", nil
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

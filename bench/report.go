@@ -1,0 +1,244 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// report collects every run and prints medians as Markdown.
+type report struct {
+	cfg       config
+	version   string
+	loadStart string
+	loadEnd   string
+	drains    []drainRun
+	embedded  []embeddedResult
+	resumes   []resumeResult
+	costs     [][]fnCost
+}
+
+// med returns the median of f over xs.
+func med[T any](xs []T, f func(T) float64) float64 {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	return median(v)
+}
+
+// each lists f over xs, for the per-run columns.
+func each[T any](xs []T, format string, f func(T) float64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf(format, f(x))
+	}
+	return strings.Join(s, " / ")
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "?"
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+func (r *report) command() string {
+	c := r.cfg
+	var s []string
+	if c.drain && c.resume && c.cost && c.embedded {
+		s = append(s, "-all")
+	} else {
+		for _, f := range []struct {
+			on   bool
+			name string
+		}{{c.drain, "-drain"}, {c.resume, "-resume"}, {c.cost, "-cost"}, {c.embedded, "-embedded"}} {
+			if f.on {
+				s = append(s, f.name)
+			}
+		}
+	}
+	s = append(s, fmt.Sprintf("-runs %d -n %d -payload %d -workers %d -rounds %d -calls %d -ffgo %s",
+		c.runs, c.n, c.payload, c.workers, c.rounds, c.calls, c.ffgoMode))
+	return "cd bench && go run . " + strings.Join(s, " ")
+}
+
+func (r *report) print(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("## Results %s", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	p("")
+	p("- Machine: %d CPUs (%s), %s/%s, %s; load average %s at start, %s at end", runtime.NumCPU(), cpuModel(),
+		runtime.GOOS, runtime.GOARCH, runtime.Version(), r.loadStart, r.loadEnd)
+	server := "own valkey-server on loopback, no persistence"
+	if !r.cfg.ownServer {
+		server = "given server " + r.cfg.addr
+	}
+	p("- Valkey %s (%s)", r.version, server)
+	p("- Command: `%s`", r.command())
+	p("- %d runs; figures are medians over runs (per-run values in brackets where useful). Ratios are taken within each run, then the median.", r.cfg.runs)
+	p("")
+	if len(r.drains) > 0 {
+		r.printDrains(p)
+	}
+	if len(r.resumes) > 0 {
+		r.printResumes(p)
+	}
+	if len(r.costs) > 0 {
+		r.printCosts(p)
+	}
+	if len(r.embedded) > 0 {
+		r.printEmbedded(p)
+	}
+}
+
+func (r *report) printDrains(p func(string, ...any)) {
+	c := r.cfg
+	ffgo := "ff_claim_next + ff_complete_execution called directly through ffscripts (the worker package does not build yet)"
+	if c.ffgoMode == "worker" {
+		ffgo = "worker.Run"
+	}
+	p("### 1. Drain: %d tasks × %d B payload, %d workers", c.n, c.payload, c.workers)
+	p("")
+	p("ffgo side: %s. Latency: claim (or pop) sent → completion acknowledged. asynq: from Server.Start to the last acknowledgement; its latency is not observable from outside.", ffgo)
+	p("")
+	p("| side | tasks/s (median) | per run | p50 ms | p99 ms |")
+	p("|---|---:|---|---:|---:|")
+	for _, side := range sideNames {
+		get := func(d drainRun) float64 { return d[side].Drain.rate() }
+		lat := "–"
+		p99 := "–"
+		if side != "asynq" {
+			lat = msf(med(r.drains, func(d drainRun) float64 { return durMs(d[side].Drain.Lat.P50) }))
+			p99 = msf(med(r.drains, func(d drainRun) float64 { return durMs(d[side].Drain.Lat.P99) }))
+		}
+		p("| %s | %.0f | %s | %s | %s |", side, med(r.drains, get), each(r.drains, "%.0f", get), lat, p99)
+	}
+	p("")
+	rb := func(d drainRun) float64 { return d["ffgo"].Drain.rate() / d["baseline"].Drain.rate() }
+	ra := func(d drainRun) float64 { return d["ffgo"].Drain.rate() / d["asynq"].Drain.rate() }
+	p("| ratio | median | per run | target |")
+	p("|---|---:|---|---|")
+	p("| ffgo / baseline | %.2f | %s | ≥ 0.5 |", med(r.drains, rb), each(r.drains, "%.2f", rb))
+	p("| ffgo / asynq | %.2f | %s | ≥ 1.5 |", med(r.drains, ra), each(r.drains, "%.2f", ra))
+	p("")
+	p("### 3a. Round trips and server cost per executed task (during the drain)")
+	p("")
+	p("Round trips and commands are counted in the clients (a pipeline is one round trip). Server commands include those run inside scripts. Server µs is INFO commandstats usec of the commands the clients sent (a script's usec includes its nested commands), reset before each side. Create: the work's creation beforehand (ffgo ff_create_execution pipelined 200 per round trip; asynq Enqueue).")
+	p("")
+	p("| side | round trips/task | commands sent/task | server commands/task | server µs/task | create: server µs/task | create: round trips/task |")
+	p("|---|---:|---:|---:|---:|---:|---:|")
+	for _, side := range sideNames {
+		f := func(g func(sideResult) float64) float64 {
+			return med(r.drains, func(d drainRun) float64 { return g(d[side]) })
+		}
+		create, ctrips := "–", "–"
+		if side != "baseline" {
+			create = fmt.Sprintf("%.1f", f(func(s sideResult) float64 { return s.CreateUsec }))
+			ctrips = fmt.Sprintf("%.3f", f(func(s sideResult) float64 { return s.CreateTrip }))
+		}
+		p("| %s | %.3f | %.3f | %.1f | %.1f | %s | %s |", side,
+			f(func(s sideResult) float64 { return s.Trips }), f(func(s sideResult) float64 { return s.Cmds }),
+			f(func(s sideResult) float64 { return s.ServerCmds }), f(func(s sideResult) float64 { return s.ServerUsec }),
+			create, ctrips)
+	}
+	p("")
+	p("Server commands per task of the last run, by command (calls/task, µs/task; nested ones included):")
+	p("")
+	last := r.drains[len(r.drains)-1]
+	for _, side := range sideNames {
+		s := last[side]
+		type row struct {
+			name        string
+			calls, usec float64
+		}
+		var rows []row
+		for name, st := range s.Stats {
+			rows = append(rows, row{name, float64(st.Calls) / float64(s.Drain.N), float64(st.Usec) / float64(s.Drain.N)})
+		}
+		slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(b.usec, a.usec) })
+		var parts []string
+		for _, x := range rows {
+			if x.calls >= 0.005 {
+				parts = append(parts, fmt.Sprintf("%s %.2f/%.1f", x.name, x.calls, x.usec))
+			}
+		}
+		p("- %s: %s", side, strings.Join(parts, ", "))
+	}
+	p("")
+}
+
+func (r *report) printResumes(p func(string, ...any)) {
+	p("### 2. Suspend → signal → resumed handler, %d rounds per run", r.cfg.rounds)
+	p("")
+	p("From just before ff_deliver_signal is sent (by a second client) to the worker's ff_claim_next returning the resumed attempt. feed: the worker blocks in XREAD on the partition's signal-delivery stream and claims when an entry arrives. poll: the worker polls ff_claim_next every %s.", r.cfg.poll)
+	p("")
+	p("| worker wakes by | p50 ms | p99 ms | p50 per run | deliver_signal round trip p50 ms |")
+	p("|---|---:|---:|---|---:|")
+	for _, mode := range []resumeMode{resumeFeed, resumePoll} {
+		var rs []resumeResult
+		for _, x := range r.resumes {
+			if x.Mode == mode {
+				rs = append(rs, x)
+			}
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		p50 := func(x resumeResult) float64 { return durMs(x.Resume.P50) }
+		p("| %s | %s | %s | %s | %s |", mode, msf(med(rs, p50)),
+			msf(med(rs, func(x resumeResult) float64 { return durMs(x.Resume.P99) })), each(rs, "%.3f", p50),
+			msf(med(rs, func(x resumeResult) float64 { return durMs(x.Deliver.P50) })))
+	}
+	p("")
+}
+
+func (r *report) printCosts(p func(string, ...any)) {
+	p("### 3b. Server cost per library function, %d calls each, in isolation", r.cfg.calls)
+	p("")
+	p("cmdstat_fcall usec per call, and the data commands the function ran (redis.call, counted by commandstats too). Lua + glue = FCALL µs − nested µs.")
+	p("")
+	p("| function | FCALL µs/call | nested commands/call | nested µs/call | Lua + glue µs/call |")
+	p("|---|---:|---:|---:|---:|")
+	for i, fc := range r.costs[0] {
+		f := func(g func(fnCost) float64) float64 {
+			return med(r.costs, func(cs []fnCost) float64 { return g(cs[i]) })
+		}
+		us, nc, nu := f(func(c fnCost) float64 { return c.UsecPerCall }), f(func(c fnCost) float64 { return c.NestedCalls }),
+			f(func(c fnCost) float64 { return c.NestedUsec })
+		p("| %s | %.1f | %.1f | %.1f | %.1f |", fc.Name, us, nc, nu, us-nu)
+	}
+	p("")
+}
+
+func (r *report) printEmbedded(p func(string, ...any)) {
+	p("### 4. Drain on the embedded engine (gopher-lua + miniredis, in-memory connections)")
+	p("")
+	p("| engine | tasks/s (median) | per run | p50 ms | p99 ms | create s |")
+	p("|---|---:|---|---:|---:|---:|")
+	rate := func(x embeddedResult) float64 { return x.Drain.rate() }
+	p("| embedded | %.0f | %s | %s | %s | %.2f |", med(r.embedded, rate), each(r.embedded, "%.0f", rate),
+		msf(med(r.embedded, func(x embeddedResult) float64 { return durMs(x.Drain.Lat.P50) })),
+		msf(med(r.embedded, func(x embeddedResult) float64 { return durMs(x.Drain.Lat.P99) })),
+		med(r.embedded, func(x embeddedResult) float64 { return x.Create.Seconds() }))
+	if len(r.drains) == len(r.embedded) {
+		re := func(i int) float64 { return r.embedded[i].Drain.rate() / r.drains[i]["ffgo"].Drain.rate() }
+		idx := make([]int, len(r.embedded))
+		for i := range idx {
+			idx[i] = i
+		}
+		p("")
+		p("embedded / ffgo on Valkey (same run): %.2f (per run %s)", med(idx, re), each(idx, "%.2f", re))
+	}
+	p("")
+}
