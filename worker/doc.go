@@ -1,0 +1,50 @@
+// Package worker runs FlowFabric executions from Go: it claims work from the
+// flowfabric function library on Valkey, keeps each claim's lease alive while a
+// handler runs, and reports the outcome back through the library's functions.
+//
+// It is the Go counterpart of FlowFabric's Rust worker (FlowFabricWorker and
+// ClaimedTask), built on the generated bindings in package ffscripts and the key
+// schema in package keyspace.
+//
+// # Running handlers
+//
+//	w, err := worker.Connect(ctx, client, worker.Options{
+//		WorkerID:   "billing",
+//		InstanceID: "billing-1",
+//		Lanes:      []string{"default"},
+//	})
+//	if err != nil { ... }
+//	defer w.Close(context.Background())
+//	err = w.Run(ctx, func(ctx context.Context, t *worker.Task) error {
+//		return process(ctx, t.Payload)
+//	})
+//
+// Run claims with back-off while there is no work, runs up to
+// Options.MaxConcurrentTasks handlers at once and renews their leases. A handler
+// that returns nil completes its execution, one that returns an error fails it
+// (with a retry when the execution's retry policy allows one, never when the
+// error is wrapped with Permanent), and a panic fails it too. A handler may also
+// end its task itself (Task.Complete, Task.Fail, Task.Suspend, ...). When ctx is
+// cancelled Run stops claiming, waits up to Options.ShutdownTimeout for the
+// running handlers and hands back the executions still held.
+//
+// The task's context is cancelled when its lease is lost (expired, revoked or
+// taken over by another worker), so a handler stops doing work whose result
+// would be refused.
+//
+// # Claiming by hand
+//
+// ClaimNext claims one execution from the worker's lanes. It looks at a rolling
+// window of partitions (plus each lane's own partition, where solo executions
+// live) with one pipelined read, then claims in one call when the server has the
+// ff_claim_next extension, or with a grant and a claim pipelined together when it
+// does not. ClaimFromGrant and ClaimFromReclaimGrant consume grants issued by a
+// scheduler. Every claimed Task holds one of the worker's concurrency permits
+// until it ends.
+//
+// # Producing work and signals
+//
+// Client is the other side: it creates executions, reads their state and result,
+// delivers signals to suspended executions and installs the waitpoint HMAC
+// secret. A Worker offers the same through Worker.Client.
+package worker

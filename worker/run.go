@@ -1,0 +1,151 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// Handler processes one claimed task. Returning nil completes the execution
+// (with no result) unless the handler ended the task itself; returning an error
+// fails it, with a retry when the retry policy allows one and the error is not
+// wrapped with Permanent. ctx is the task's context (Task.Context).
+type Handler func(ctx context.Context, t *Task) error
+
+// errAbandoned ends a task locally when the server could not be told the
+// outcome; the lease then expires and the execution is reclaimed.
+var errAbandoned = errors.New("worker: task abandoned after its outcome could not be reported")
+
+// Run claims and handles tasks until ctx is cancelled, running up to
+// MaxConcurrentTasks handlers at once. Empty polls back off from PollInterval
+// to MaxPollInterval; Wake cuts a back-off short.
+//
+// When ctx is cancelled Run stops claiming and waits up to ShutdownTimeout for
+// running handlers; it then hands back the executions still held (their
+// handlers' contexts are cancelled) and returns nil. Call Close afterwards.
+func (w *Worker) Run(ctx context.Context, h Handler) error {
+	if w.isClosed() {
+		return ErrClosed
+	}
+	if h == nil {
+		return fmt.Errorf("%w: nil handler", ErrInvalidOptions)
+	}
+	var wg sync.WaitGroup
+	backoff := w.cfg.PollInterval
+	timer := time.NewTimer(0)
+	<-timer.C
+	defer timer.Stop()
+loop:
+	for {
+		select {
+		case w.permits <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		t, err := w.claimDetached(ctx)
+		if err != nil {
+			w.releasePermit()
+			if ctx.Err() != nil {
+				break loop
+			}
+			if !errors.Is(err, ErrNoTask) {
+				w.cfg.Logger.Error("claim failed", "err", err)
+			}
+			timer.Reset(backoff)
+			select {
+			case <-ctx.Done():
+				break loop
+			case <-w.wake:
+				timer.Stop()
+				backoff = w.cfg.PollInterval
+			case <-timer.C:
+				backoff = min(2*backoff, w.cfg.MaxPollInterval)
+			}
+			continue
+		}
+		backoff = w.cfg.PollInterval
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.handle(t, h)
+		}()
+	}
+	return w.shutdown(&wg)
+}
+
+// claimDetached claims with a context that survives ctx's cancellation, so a
+// claim the server already made is never dropped half-way; ctx only decides
+// whether to start.
+func (w *Worker) claimDetached(ctx context.Context) (*Task, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(w.cfg.LeaseTTL, 10*time.Second))
+	defer cancel()
+	return w.claimNext(cctx)
+}
+
+// shutdown waits for the handlers up to ShutdownTimeout, then hands back what
+// is still held.
+func (w *Worker) shutdown(wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(w.cfg.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-timer.C:
+	}
+	w.cfg.Logger.Warn("shutdown timeout: handing back executions still running", "running", w.Running())
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseTTL)
+	defer cancel()
+	return w.releaseHeld(ctx)
+}
+
+// handle runs h and reports the outcome the handler did not report itself.
+// Whatever happens, the task ends and its permit goes back.
+func (w *Worker) handle(t *Task, h Handler) {
+	log := w.cfg.Logger.With("execution_id", t.ID, "kind", t.Kind, "attempt", t.AttemptIndex)
+	var herr error
+	panicked := false
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				panicked = true
+				herr = fmt.Errorf("panic: %v", r)
+				log.Error("handler panicked", "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+		herr = h(t.Context(), t)
+	}()
+	if t.Done() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseTTL)
+	defer cancel()
+	var err error
+	if herr == nil {
+		err = t.Complete(ctx, nil)
+	} else {
+		category := "handler_error"
+		if panicked {
+			category = "panic"
+		}
+		_, err = t.Fail(ctx, herr.Error(), FailOptions{Terminal: IsPermanent(herr), Category: category})
+	}
+	if err == nil || t.Done() {
+		return
+	}
+	log.Error("reporting the outcome failed; handing the execution back", "err", err)
+	if rerr := t.Release(ctx); rerr != nil && !t.Done() {
+		log.Error("handing back failed; the lease will expire", "err", rerr)
+		t.end(errAbandoned)
+	}
+}
