@@ -236,7 +236,7 @@ func claimFailRetry(s *S) {
 	e.Merge(claimedCore(l, e.Lane, 0, "1", "~claim"))
 	e.ExpectCore(map[string]string{"lifecycle_phase": "runnable", "ownership_state": "unowned",
 		"eligibility_state": "not_eligible_until_time", "blocking_reason": "waiting_for_retry_backoff",
-		"blocking_detail": "retry backoff until " + until + " (attempt 0 failed: boom)",
+		"blocking_detail":  "retry backoff until " + until + " (attempt 0 failed: boom)",
 		"terminal_outcome": "none", "attempt_state": "pending_retry_attempt", "public_state": "delayed",
 		"pending_retry_reason": "boom", "pending_previous_attempt_index": "0", "retry_count": "1",
 		"current_attempt_id": "", "current_lease_id": "", "current_worker_id": "",
@@ -541,12 +541,18 @@ func claimFencing(s *S) {
 		call func() error
 		code string
 	}{
-		{"renew with no fence", func() error { _, err := e.Renew(bad(func(c *Lease) { c.LeaseID, c.Epoch, c.AttemptID = "", "", "" }), 1000); return err }, "fence_required"},
+		{"renew with no fence", func() error {
+			_, err := e.Renew(bad(func(c *Lease) { c.LeaseID, c.Epoch, c.AttemptID = "", "", "" }), 1000)
+			return err
+		}, "fence_required"},
 		{"renew with a partial fence", func() error { _, err := e.Renew(bad(func(c *Lease) { c.Epoch = "" }), 1000); return err }, "partial_fence_triple"},
 		{"renew with a stale epoch", func() error { _, err := e.Renew(bad(func(c *Lease) { c.Epoch = "0" }), 1000); return err }, "stale_lease"},
 		{"renew with another lease id", func() error { _, err := e.Renew(bad(func(c *Lease) { c.LeaseID = "x" }), 1000); return err }, "stale_lease"},
 		{"renew with another attempt index", func() error { _, err := e.Renew(bad(func(c *Lease) { c.Index = 3 }), 1000); return err }, "stale_lease"},
-		{"complete with no fence", func() error { _, err := e.Complete(bad(func(c *Lease) { c.LeaseID, c.Epoch, c.AttemptID = "", "", "" }), ""); return err }, "fence_required"},
+		{"complete with no fence", func() error {
+			_, err := e.Complete(bad(func(c *Lease) { c.LeaseID, c.Epoch, c.AttemptID = "", "", "" }), "")
+			return err
+		}, "fence_required"},
 		{"complete with another attempt id", func() error { _, err := e.Complete(bad(func(c *Lease) { c.AttemptID = "y" }), ""); return err }, "stale_lease"},
 		{"fail with a stale epoch", func() error { _, err := e.Fail(bad(func(c *Lease) { c.Epoch = "2" }), "x", ""); return err }, "stale_lease"},
 		{"delay with a partial fence", func() error { _, err := e.Delay(bad(func(c *Lease) { c.AttemptID = "" }), 1); return err }, "partial_fence_triple"},

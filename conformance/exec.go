@@ -275,7 +275,7 @@ func (e *Exec) Create(o CreateOpts) {
 	core := map[string]string{
 		"execution_id": e.ID, "namespace": "ns", "lane_id": e.Lane, "execution_kind": "kind",
 		"partition_id": strconv.Itoa(int(e.P)), "creator_identity": "conformance",
-		"priority": strconv.FormatInt(min(max(o.Priority, 0), 9000), 10),
+		"priority":        strconv.FormatInt(min(max(o.Priority, 0), 9000), 10),
 		"lifecycle_phase": "runnable", "ownership_state": "unowned",
 		"eligibility_state": "eligible_now", "blocking_reason": "waiting_for_worker",
 		"blocking_detail": "", "terminal_outcome": "none", "attempt_state": "pending_first_attempt",
