@@ -8,8 +8,8 @@ import (
 	"github.com/flowfabric/ffgo/signal"
 )
 
-// sigFuzzPart is the one partition every fuzz iteration of this process uses, so a long
-// run can be cleaned up with SCAN MATCH *{fp:N}* afterwards.
+// sigFuzzPart is the one partition every fuzz iteration of this process uses; each
+// iteration also removes what it wrote (sigForget), so long runs do not fill the server.
 var sigFuzzPart = 30000 + rand.IntN(30000)
 
 func sigFuzzFx(t *testing.T) *fx {
@@ -20,6 +20,38 @@ func sigFuzzFx(t *testing.T) *fx {
 		sigInitKeystore(t, f)
 	}
 	return f
+}
+
+// sigForget removes the keys an iteration wrote for execution e: its own keys, its lane
+// indexes, its entries in the partition indexes, and the given waitpoints and signals.
+func sigForget(t *testing.T, f *fx, e *exe, wps []string, sigs []string) {
+	t.Cleanup(func() {
+		keys := []string{}
+		for _, s := range []string{"core", "payload", "policy", "tags", "result", "lease:current",
+			"lease:history", "claim_grant", "attempts", "suspension:current", "waitpoints", "signals",
+			"suspension:current:satisfied_set", "suspension:current:satisfied_set:signals",
+			"suspension:current:member_map"} {
+			keys = append(keys, e.x(s))
+		}
+		keys = append(keys, e.attempt(0), e.attempt(0)+":usage", e.attempt(0)+":policy", e.streamKey(0)+":meta")
+		for _, z := range []string{"eligible", "delayed", "active", "suspended", "terminal"} {
+			keys = append(keys, e.laneIdx(z))
+		}
+		for _, w := range wps {
+			keys = append(keys, f.wpKey(w), f.wpStream(w), f.wpCond(w))
+		}
+		for _, s := range sigs {
+			keys = append(keys, f.sigKey(s), f.sigKey(s)+":payload")
+		}
+		for _, k := range keys {
+			f.do(f.db.B().Unlink().Key(k).Build())
+		}
+		for _, z := range []string{"lease_expiry", "attempt_timeout", "execution_deadline", "suspension_timeout", "pending_waitpoint_expiry"} {
+			f.do(f.db.B().Zrem().Key(e.idx(z)).Member(e.id).Build())
+		}
+		f.do(f.db.B().Srem().Key(e.idx("all_executions")).Member(e.id).Build())
+		f.do(f.db.B().Srem().Key(e.workerSet("wi-a")).Member(e.id).Build())
+	})
 }
 
 // sigAllowed lists the structured errors an untrusted signal may earn; anything else
@@ -45,6 +77,8 @@ func FuzzDeliverSignal(f *testing.F) {
 		if err != nil {
 			t.Fatalf("suspend: %v", err)
 		}
+		sig := "fz-" + e.id[len(e.id)-12:]
+		sigForget(t, fx, e, []string{rep.WaitpointID}, []string{sig})
 		switch mode % 4 {
 		case 1: // the real token, fuzzed content
 			token = rep.WaitpointToken
@@ -54,7 +88,10 @@ func FuzzDeliverSignal(f *testing.F) {
 		if wp == "" || mode%2 == 1 {
 			wp = rep.WaitpointID
 		}
-		d, err := e.deliverTo(wp, dreq{name: name, token: token, sourceID: source, idem: idem, payload: payload})
+		if idem != "" {
+			defer fx.do(fx.db.B().Unlink().Key("ff:sigdedup:" + fx.tag + ":" + wp + ":" + idem).Build())
+		}
+		d, err := e.deliverTo(wp, dreq{name: name, token: token, sourceID: source, idem: idem, payload: payload, signalID: sig})
 		code := sigCode(t, err)
 		if !sigAllowed[code] {
 			t.Fatalf("unexpected code %q", code)
@@ -103,6 +140,8 @@ func FuzzSuspendCondition(f *testing.F) {
 		e, l := fx.running()
 		k, a := e.suspendArgs(l, sreq{condJSON: "{}", wpKey: "wpk:a"})
 		a.ResumeConditionJSON = cond
+		sig := "fz-" + e.id[len(e.id)-12:]
+		sigForget(t, fx, e, []string{a.WaitpointID}, []string{sig})
 		rep, err := fx.c.SuspendExecution(fx.ctx, k, a)
 		code := sigCode(t, err)
 		switch code {
@@ -115,7 +154,7 @@ func FuzzSuspendCondition(f *testing.F) {
 		default:
 			t.Fatalf("unexpected code %q", code)
 		}
-		d, err := e.deliverTo(rep.WaitpointID, dreq{name: name, token: rep.WaitpointToken})
+		d, err := e.deliverTo(rep.WaitpointID, dreq{name: name, token: rep.WaitpointToken, signalID: sig})
 		if c := sigCode(t, err); !sigAllowed[c] {
 			t.Fatalf("deliver: unexpected code %q", c)
 		}
