@@ -110,6 +110,13 @@ var diffCases = []diffCase{
 	{name: "version constants", body: "return {redis.VALKEY_VERSION, redis.REDIS_VERSION, redis.SERVER_NAME, redis.VALKEY_VERSION_NUM, redis.REDIS_VERSION_NUM, redis.LOG_WARNING, redis.REPL_ALL, type(server.SERVER_VERSION)}"},
 	{name: "global names", body: "local g = {} for k in pairs(_G) do g[#g+1] = k end table.sort(g) return g", known: "globals",
 		raw: "*35\r\n$2\r\n_G\r\n$8\r\n_VERSION\r\n$6\r\nassert\r\n$3\r\nbit\r\n$5\r\ncjson\r\n$8\r\ncmsgpack\r\n$9\r\ncoroutine\r\n$5\r\nerror\r\n$7\r\ngetfenv\r\n$12\r\ngetmetatable\r\n$6\r\nipairs\r\n$4\r\nload\r\n$10\r\nloadstring\r\n$4\r\nmath\r\n$8\r\nnewproxy\r\n$4\r\nnext\r\n$2\r\nos\r\n$5\r\npairs\r\n$5\r\npcall\r\n$8\r\nrawequal\r\n$6\r\nrawget\r\n$6\r\nrawset\r\n$5\r\nredis\r\n$6\r\nselect\r\n$6\r\nserver\r\n$7\r\nsetfenv\r\n$12\r\nsetmetatable\r\n$6\r\nstring\r\n$6\r\nstruct\r\n$5\r\ntable\r\n$8\r\ntonumber\r\n$8\r\ntostring\r\n$4\r\ntype\r\n$6\r\nunpack\r\n$6\r\nxpcall\r\n"},
+	{name: "string names", body: "local g = {} for k in pairs(string) do g[#g+1] = k end table.sort(g) return g"},
+	{name: "table names", body: "local g = {} for k in pairs(table) do g[#g+1] = k end table.sort(g) return g"},
+	{name: "math names", body: "local g = {} for k in pairs(math) do g[#g+1] = k end table.sort(g) return g"},
+	{name: "goto as identifier", body: "local goto = 1 return goto", known: "goto-keyword",
+		raw: "-ERR Function not found\r\n"},
+	{name: "table.foreach", body: "local out = {} table.foreachi({'a', 'b'}, function(i, v) out[#out+1] = i .. v end) local r = table.foreach({x = 1}, function(k, v) return k .. v end) out[#out+1] = r return out"},
+	{name: "string methods", body: "local s = 'Hello' return {s:upper(), s:len(), ('%d'):format(5), #s:rep(2)}"},
 	{name: "redis names", body: "local g = {} for k in pairs(redis) do g[#g+1] = k end table.sort(g) return g"},
 	{name: "loadstring", body: "return loadstring('return 1 + 1')()"},
 	{name: "unpack and select", body: "return {select('#', unpack({1, 2, 3})), select(2, 'a', 'b', 'c')}"},
@@ -178,6 +185,12 @@ var diffCases = []diffCase{
 	// FCALL arguments.
 	{name: "function not found", src: "#!lua name={lib}\nredis.register_function('{f}', function() return 1 end)", cmds: [][]string{{"FCALL", "{f}_missing", "0"}}},
 	{name: "bad numkeys", src: "#!lua name={lib}\nredis.register_function('{f}', function() return 1 end)", cmds: [][]string{{"FCALL", "{f}", "x"}, {"FCALL", "{f}", "-1"}, {"FCALL", "{f}", "3", "a"}, {"FCALL", "{f}_missing", "x"}, {"FCALL", "{f}"}}},
+
+	{name: "function subcommand errors", src: "#!lua name={lib}\nredis.register_function('{f}', function() return 1 end)",
+		cmds: [][]string{{"FUNCTION", "NoPe"}, {"FUNCTION", "DELETE"}, {"FUNCTION", "LOAD"}, {"FUNCTION", "FLUSH", "BOGUS"}, {"FCALL"}, {"FCALL_RO", "{f}"}, {"FUNCTION", "KILL"}}},
+	{name: "fcall inside multi", src: "#!lua name={lib}\nredis.register_function('{f}', function() return 1 end)",
+		cmds: [][]string{{"MULTI"}, {"FCALL", "{f}", "0"}, {"EXEC"}}, known: "multi",
+		raw: "-EXECABORT Transaction discarded because of previous errors.\r\n"},
 
 	// FUNCTION LOAD.
 	{name: "missing shebang", src: "redis.register_function('{f}', function() return 1 end)"},

@@ -62,7 +62,8 @@ func (s *Server) function(c *conn, args []string) {
 		c.peer.WriteError("ERR wrong number of arguments for 'function' command")
 		return
 	}
-	sub := strings.ToUpper(args[0])
+	rawSub := args[0]
+	sub := strings.ToUpper(rawSub)
 	args = args[1:]
 	switch sub {
 	case "LOAD":
@@ -116,7 +117,7 @@ func (s *Server) function(c *conn, args []string) {
 		// Nothing runs while this command holds the engine lock.
 		c.peer.WriteError("NOTBUSY No scripts in execution right now.")
 	default:
-		c.peer.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try FUNCTION HELP.", strings.ToLower(sub)))
+		c.peer.WriteError(fmt.Sprintf("ERR unknown subcommand '%s'. Try FUNCTION HELP.", rawSub))
 	}
 }
 

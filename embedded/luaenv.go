@@ -99,6 +99,23 @@ func (s *Server) newLuaEnv() (*luaEnv, error) {
 	G.RawSetString("pairs", L.NewFunction(e.pairs))
 	G.RawSetString("setmetatable", L.NewFunction(e.setmetatable))
 
+	// Strings index the string table through their own metatable, so the
+	// string table itself carries no __index (as in Lua 5.1).
+	if st, ok := G.RawGetString("string").(*lua.LTable); ok {
+		mt := L.NewTable()
+		mt.RawSetString("__index", st)
+		L.SetMetatable(lua.LString(""), mt)
+		st.RawSetString("__index", lua.LNil)
+	}
+	// Lua 5.1's deprecated table functions, still present in Valkey.
+	if tt, ok := G.RawGetString("table").(*lua.LTable); ok {
+		tt.RawSetString("foreach", L.NewFunction(tableForeach))
+		tt.RawSetString("foreachi", L.NewFunction(tableForeachi))
+		tt.RawSetString("setn", L.NewFunction(func(L *lua.LState) int {
+			L.RaiseError("'setn' is obsolete")
+			return 0
+		}))
+	}
 	// gopher-lua's math.huge is MaxFloat64; Lua's is +inf.
 	if m, ok := G.RawGetString("math").(*lua.LTable); ok {
 		m.RawSetString("huge", lua.LNumber(math.Inf(1)))
@@ -521,4 +538,40 @@ func formatNumber14(f float64) string {
 		return "-inf"
 	}
 	return strconv.FormatFloat(f, 'g', 14, 64)
+}
+
+// tableForeach is Lua 5.1's table.foreach: f(k, v) for each pair until f
+// returns a non-nil value, which is returned.
+func tableForeach(L *lua.LState) int {
+	t := L.CheckTable(1)
+	f := L.CheckFunction(2)
+	for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+		L.Push(f)
+		L.Push(k)
+		L.Push(v)
+		L.Call(2, 1)
+		if r := L.Get(-1); r != lua.LNil {
+			return 1
+		}
+		L.Pop(1)
+	}
+	return 0
+}
+
+// tableForeachi is Lua 5.1's table.foreachi: f(i, t[i]) for i = 1..#t.
+func tableForeachi(L *lua.LState) int {
+	t := L.CheckTable(1)
+	f := L.CheckFunction(2)
+	n := t.Len()
+	for i := 1; i <= n; i++ {
+		L.Push(f)
+		L.Push(lua.LNumber(i))
+		L.Push(t.RawGetInt(i))
+		L.Call(2, 1)
+		if r := L.Get(-1); r != lua.LNil {
+			return 1
+		}
+		L.Pop(1)
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strconv"
@@ -281,8 +282,9 @@ func (s *Server) addLog(level int, msg string) {
 
 // conn is one client connection's state.
 type conn struct {
-	peer *server.Peer
-	db   int // the SELECTed database, so functions run on the caller's db
+	peer    *server.Peer
+	db      int  // the SELECTed database, so functions run on the caller's db
+	inMulti bool // between MULTI and EXEC/DISCARD
 }
 
 // serve runs a connection in its own goroutine; false if the server is closed.
@@ -348,6 +350,23 @@ var blocking = map[string]bool{
 
 func (s *Server) dispatch(c *conn, args []string) {
 	name := strings.ToUpper(args[0])
+	switch name {
+	case "MULTI":
+		c.inMulti = true
+	case "EXEC", "DISCARD":
+		c.inMulti = false
+	}
+	if c.inMulti && ownCommands[name] {
+		// miniredis queues MULTI commands in state we cannot reach: refuse,
+		// and make the transaction abort at EXEC as a queueing error does.
+		c.peer.WriteError("ERR " + name + " inside MULTI is not supported by the embedded engine (ffgo/embedded)")
+		shadow := server.NewPeer(bufio.NewWriter(io.Discard))
+		shadow.Ctx = c.peer.Ctx
+		s.mu.Lock()
+		s.srv.Dispatch(shadow, []string{"GET"}) // wrong arity marks the transaction dirty
+		s.mu.Unlock()
+		return
+	}
 	switch name {
 	case "FCALL", "FCALL_RO":
 		s.mu.Lock()
