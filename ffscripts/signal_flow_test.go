@@ -437,9 +437,13 @@ func TestSignalPending(t *testing.T) {
 						t.Fatalf("buffer replay: %+v %v", dup, err)
 					}
 				}
-				rep, err := e.suspendOn(l, sreq{cond: tt.cond, wp: wp, usePending: true})
+				rq := sreq{cond: tt.cond, wp: wp, usePending: true, idem: "p-1", dedupTTL: ptr(int64(60000))}
+				rep, err := e.suspendOn(l, rq)
 				if err != nil {
 					t.Fatalf("suspend: %v", err)
+				}
+				if again, err := e.suspendOn(l, rq); err != nil || !cmp.Equal(again, rep) {
+					t.Fatalf("suspend replay: %+v %v, want %+v", again, err, rep)
 				}
 				want := ffscripts.SuspendExecutionReply{Status: tt.status, SuspensionID: rep.SuspensionID,
 					WaitpointID: wp, WaitpointKey: "wpk:p", WaitpointToken: pr.WaitpointToken}
