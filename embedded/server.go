@@ -385,6 +385,15 @@ func (s *Server) dispatch(c *conn, args []string) {
 		s.mu.Lock()
 		s.dump(c, args[1:])
 		s.mu.Unlock()
+	case "RESTORE":
+		s.mu.Lock()
+		s.tickLocked()
+		if len(args) >= 4 && strings.HasPrefix(args[3], dumpPrefix) {
+			s.restore(c, args[1:])
+		} else {
+			s.srv.Dispatch(c.peer, args)
+		}
+		s.mu.Unlock()
 	case "SELECT":
 		s.mu.Lock()
 		s.srv.Dispatch(c.peer, args)
@@ -442,9 +451,103 @@ func (s *Server) dump(c *conn, args []string) {
 		return
 	}
 	var b strings.Builder
-	b.WriteString("ffgo-embedded-dump:" + typ + ":")
+	b.WriteString(dumpPrefix + typ + ":")
 	appendReply(&b, r)
 	c.peer.WriteBulk(b.String())
+}
+
+const dumpPrefix = "ffgo-embedded-dump:"
+
+// restore is RESTORE key ttl payload [REPLACE] for payloads made by dump.
+func (s *Server) restore(c *conn, args []string) {
+	key, ttl, payload := args[0], args[1], args[2]
+	replace := false
+	for _, o := range args[3:] {
+		if !strings.EqualFold(o, "REPLACE") {
+			c.peer.WriteError("ERR syntax error")
+			return
+		}
+		replace = true
+	}
+	ms, err := strconv.ParseInt(ttl, 10, 64)
+	if err != nil || ms < 0 {
+		c.peer.WriteError("ERR value is not an integer or out of range")
+		return
+	}
+	typ, body, _ := strings.Cut(strings.TrimPrefix(payload, dumpPrefix), ":")
+	val, rest, ok := parseDumped(body)
+	if !ok || rest != "" {
+		c.peer.WriteError("ERR DUMP payload version or checksum are wrong")
+		return
+	}
+	var cmd []string
+	switch typ {
+	case "string":
+		cmd = []string{"SET", key, val.str}
+	case "hash":
+		cmd = append([]string{"HSET", key}, strs(val.elems)...)
+	case "set":
+		cmd = append([]string{"SADD", key}, strs(val.elems)...)
+	case "list":
+		cmd = append([]string{"RPUSH", key}, strs(val.elems)...)
+	case "zset":
+		cmd = []string{"ZADD", key}
+		for i := 0; i+1 < len(val.elems); i += 2 {
+			cmd = append(cmd, val.elems[i+1].str, val.elems[i].str)
+		}
+	default:
+		c.peer.WriteError("ERR embedded: RESTORE does not support type " + typ)
+		return
+	}
+	s.run.peer, s.run.db, s.run.resp3 = nil, c.db, false
+	defer func() { s.run.peer = nil }()
+	if !replace && s.dispatchNested([]string{"EXISTS", key}).num == 1 {
+		c.peer.WriteError("BUSYKEY Target key name already exists.")
+		return
+	}
+	s.dispatchNested([]string{"DEL", key})
+	if r := s.dispatchNested(cmd); r.kind == kindError {
+		c.peer.WriteError(r.str)
+		return
+	}
+	if ms > 0 {
+		s.dispatchNested([]string{"PEXPIRE", key, ttl})
+	}
+	c.peer.WriteOK()
+}
+
+func strs(rs []reply) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.str
+	}
+	return out
+}
+
+// parseDumped reads what appendReply wrote.
+func parseDumped(s string) (reply, string, bool) {
+	if strings.HasPrefix(s, "*") {
+		head, rest, ok := strings.Cut(s[1:], ";")
+		n, err := strconv.Atoi(head)
+		if !ok || err != nil || n < 0 || n > len(rest) {
+			return reply{}, "", false
+		}
+		r := reply{kind: kindArray}
+		for range n {
+			var e reply
+			if e, rest, ok = parseDumped(rest); !ok {
+				return reply{}, "", false
+			}
+			r.elems = append(r.elems, e)
+		}
+		return r, rest, true
+	}
+	head, rest, ok := strings.Cut(s, ":")
+	n, err := strconv.Atoi(head)
+	if !ok || err != nil || n < 0 || n+1 > len(rest) || rest[n] != ';' {
+		return reply{}, "", false
+	}
+	return reply{kind: kindBulk, str: rest[:n]}, rest[n+1:], true
 }
 
 func sortPairs(e []reply) {

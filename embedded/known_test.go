@@ -1,0 +1,140 @@
+package embedded_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowfabric/ffgo/embedded"
+	"github.com/google/go-cmp/cmp"
+)
+
+// Pins for the entries of KNOWN_DIFFERENCES.md that the differential table
+// cannot express (they need no Valkey). Each test names its entry.
+
+func errText(t *testing.T, err error) string {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	return err.Error()
+}
+
+// Entry "blocking commands in scripts".
+func TestKnownBlockingInScript(t *testing.T) {
+	_, c := start(t)
+	load(t, c, "#!lua name=blk\nredis.register_function('f', function(keys) return redis.call('BLPOP', keys[1], 0) end)")
+	got := errText(t, do(t, c, "FCALL", "f", "1", "l").Error())
+	want := "blocking commands are not supported from scripts by the embedded engine script: f, on @user_function:2."
+	if got != want {
+		t.Errorf("error = %q, want %q", got, want)
+	}
+}
+
+// Entry "DUMP".
+func TestKnownDump(t *testing.T) {
+	_, c := start(t)
+	do(t, c, "HSET", "h", "b", "2", "a", "1")
+	got, err := do(t, c, "DUMP", "h").ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ffgo-embedded-dump:hash:*4;1:a;1:1;1:b;1:2;"; got != want {
+		t.Errorf("DUMP = %q, want %q", got, want)
+	}
+	// RESTORE takes the embedded format back (and only the embedded engine does).
+	if err := do(t, c, "RESTORE", "h2", "0", got).Error(); err != nil {
+		t.Fatalf("RESTORE: %v", err)
+	}
+	m, err := do(t, c, "HGETALL", "h2").AsStrMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "1", "b": "2"}, m); diff != "" {
+		t.Errorf("restored hash (-want +got):\n%s", diff)
+	}
+	if err := do(t, c, "RESTORE", "h2", "0", got).Error(); err == nil || !strings.Contains(err.Error(), "BUSYKEY") {
+		t.Errorf("RESTORE onto an existing key = %v, want BUSYKEY", err)
+	}
+}
+
+// Entry "FUNCTION DUMP, RESTORE, STATS".
+func TestKnownFunctionSubcommands(t *testing.T) {
+	_, c := start(t)
+	for _, sub := range []string{"DUMP", "RESTORE", "STATS"} {
+		got := errText(t, do(t, c, "FUNCTION", sub).Error())
+		if want := "FUNCTION " + sub + " is not supported by the embedded engine (ffgo/embedded)"; got != want {
+			t.Errorf("FUNCTION %s = %q, want %q", sub, got, want)
+		}
+	}
+}
+
+// Entry "FUNCTION LIST order".
+func TestKnownFunctionListOrder(t *testing.T) {
+	_, c := start(t)
+	for _, lib := range []string{"zeta", "alpha", "mid"} {
+		load(t, c, "#!lua name="+lib+"\nredis.register_function('"+lib+"_f', function() return 1 end)")
+	}
+	libs, err := do(t, c, "FUNCTION", "LIST").ToArray()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range libs {
+		m, err := l.AsMap()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := m["library_name"]
+		n, _ := v.ToString()
+		names = append(names, n)
+	}
+	if diff := cmp.Diff([]string{"alpha", "mid", "zeta"}, names); diff != "" {
+		t.Errorf("FUNCTION LIST order (-want +got):\n%s", diff)
+	}
+}
+
+// Entry "busy limit": the library body is bounded by the same limit at load.
+func TestKnownLoadTimeout(t *testing.T) {
+	_, c := start(t, embedded.WithBusyLimit(30*time.Millisecond))
+	got := errText(t, do(t, c, "FUNCTION", "LOAD", "#!lua name=slow\nlocal i = 0 while true do i = i + 1 end").Error())
+	if want := "Error registering functions: ERR FUNCTION LOAD stopped: the library body ran longer than the busy limit (30ms)"; got != want {
+		t.Errorf("error = %q, want %q", got, want)
+	}
+}
+
+// Entry "os.clock".
+func TestKnownOsClock(t *testing.T) {
+	_, c := start(t)
+	load(t, c, "#!lua name=clk\nredis.register_function('f', function() local a = os.clock() local b = os.clock() return {a >= 0 and 1 or 0, b >= a and 1 or 0} end)")
+	got, err := do(t, c, "FCALL", "f", "0").AsIntSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int64{1, 1}, got); diff != "" {
+		t.Errorf("os.clock (-want +got):\n%s", diff)
+	}
+}
+
+// Entry "reply nesting": a reply nested deeper than 1000 levels ends in an
+// error element.
+func TestKnownReplyDepth(t *testing.T) {
+	_, c := start(t)
+	load(t, c, "#!lua name=deep\nredis.register_function('f', function() local t = {} t[1] = t return t end)")
+	m, err := do(t, c, "FCALL", "f", "0").ToMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	depth := 0
+	for m.IsArray() {
+		a, _ := m.ToArray()
+		if len(a) != 1 {
+			t.Fatalf("level %d has %d elements", depth, len(a))
+		}
+		m = a[0]
+		depth++
+	}
+	if got := errText(t, m.Error()); !strings.Contains(got, "reached lua stack limit") || depth != 1001 {
+		t.Errorf("innermost = %q at depth %d, want the stack-limit error at depth 1001", got, depth)
+	}
+}
