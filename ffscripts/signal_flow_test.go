@@ -665,6 +665,11 @@ func TestSignalTimeout(t *testing.T) {
 			if r, err := e.expireSusp(); err != nil || r.Outcome != "not_yet_due" {
 				t.Errorf("not due: %+v %v", r, err)
 			}
+			s := e.hgetall(e.x("suspension:current"))
+			w := f.hgetallKey(f.wpKey(s["waitpoint_id"]))
+			if want := strconv.FormatInt(later, 10); s["timeout_at"] != want || w["expires_at"] != want {
+				t.Errorf("timeout_at %q, waitpoint expires_at %q, want %s", s["timeout_at"], w["expires_at"], want)
+			}
 			g := f.newExec()
 			if r, err := g.expireSusp(); err != nil || r.Outcome != "not_found_cleaned" {
 				t.Errorf("missing: %+v %v", r, err)
