@@ -131,6 +131,7 @@ func TestSignalConditions(t *testing.T) {
 				}
 				wps := sigWaitpoints(t, rep)
 				var sigs []string
+				matched, total := map[int]int{}, map[int]int{}
 				for i, s := range tt.steps {
 					tok := wps[s.wp].token
 					if s.tokenOf >= 0 {
@@ -153,6 +154,21 @@ func TestSignalConditions(t *testing.T) {
 					}
 					if out.Effect.Matched() {
 						sigs = append(sigs, id)
+						matched[s.wp]++
+					}
+					total[s.wp]++
+					if h := f.hgetallKey(f.sigKey(id)); h["observed_effect"] != string(s.effect) || h["target_waitpoint_id"] != wps[s.wp].id || h["signal_name"] != s.name {
+						t.Errorf("step %d: signal hash %v", i, h)
+					}
+					feed, err := f.do(f.db.B().Xrevrange().Key(f.feedKey()).End("+").Start("-").Count(1).Build()).AsXRange()
+					if err != nil || len(feed) != 1 || feed[0].FieldValues["signal_id"] != id || feed[0].FieldValues["effect"] != string(s.effect) {
+						t.Errorf("step %d: delivery feed %+v %v", i, feed, err)
+					}
+				}
+				for i, w := range wps {
+					h := f.hgetallKey(f.wpKey(w.id))
+					if h["signal_count"] != strconv.Itoa(total[i]) || h["matched_signal_count"] != strconv.Itoa(matched[i]) {
+						t.Errorf("waitpoint %d: signal_count %s matched %s, want %d %d", i, h["signal_count"], h["matched_signal_count"], total[i], matched[i])
 					}
 				}
 				susp := e.hgetall(e.x("suspension:current"))
