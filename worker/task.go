@@ -143,9 +143,11 @@ func (t *Task) end(cause error) bool {
 	t.done = true
 	close(t.stopRenew)
 	t.mu.Unlock()
-	t.cancel(cause)
+	// The permit goes back before the context is cancelled, so whoever sees the
+	// context end also sees the capacity.
 	t.w.untrack(t)
 	t.w.releasePermit()
+	t.cancel(cause)
 	return true
 }
 
