@@ -51,7 +51,7 @@ func signalSuspendResume(s *S) {
 		WaitpointKey: "wpk:" + sp.WP, WaitpointToken: token, ExtraCount: 0}, r)
 	e.ExpectCore(map[string]string{"lifecycle_phase": "suspended", "ownership_state": "unowned",
 		"eligibility_state": "not_applicable", "blocking_reason": "waiting_for_signal",
-		"blocking_detail": "suspended: waitpoint " + sp.WP + " awaiting waiting_for_signal",
+		"blocking_detail":  "suspended: waitpoint " + sp.WP + " awaiting waiting_for_signal",
 		"terminal_outcome": "none", "attempt_state": "attempt_interrupted", "public_state": "suspended",
 		"current_lease_id": "", "current_worker_id": "", "current_worker_instance_id": "",
 		"lease_expires_at": "", "lease_last_renewed_at": "", "lease_renewal_deadline": "",
