@@ -16,6 +16,7 @@ import (
 	"github.com/flowfabric/ffgo/embedded"
 	"github.com/flowfabric/ffgo/internal/valkeytest"
 	"github.com/flowfabric/ffgo/keyspace"
+	"github.com/flowfabric/ffgo/signal"
 )
 
 // target is a server the integration tests run against.
@@ -194,3 +195,5 @@ func must(t *testing.T, err error, what string, args ...any) {
 		t.Fatalf("%s: %v", fmt.Sprintf(what, args...), err)
 	}
 }
+
+func signalAny(names ...string) signal.ResumeCondition { return signal.AnyOf(names...) }
