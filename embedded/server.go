@@ -356,62 +356,65 @@ func (s *Server) dispatch(c *conn, args []string) {
 	case "EXEC", "DISCARD":
 		c.inMulti = false
 	}
+	switch {
+	case name == "CLUSTER" || name == "READONLY" || name == "READWRITE":
+		// A standalone server, as valkey-go must see it (miniredis would
+		// answer CLUSTER SLOTS with a listener address we do not have).
+		c.peer.WriteError("ERR This instance has cluster support disabled")
+	case blocking[name]:
+		s.guard(c, func() { s.srv.Dispatch(c.peer, args) })
+	default:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.guard(c, func() { s.exec(c, name, args) })
+	}
+}
+
+// guard turns a panic in a command into an error reply: bad input must never
+// take the server down.
+func (s *Server) guard(c *conn, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.peer.WriteError(fmt.Sprintf("ERR embedded: internal error: %v", r))
+		}
+	}()
+	f()
+}
+
+// exec runs one command with the engine lock held.
+func (s *Server) exec(c *conn, name string, args []string) {
+	s.tickLocked()
 	if c.inMulti && ownCommands[name] {
 		// miniredis queues MULTI commands in state we cannot reach: refuse,
 		// and make the transaction abort at EXEC as a queueing error does.
 		c.peer.WriteError("ERR " + name + " inside MULTI is not supported by the embedded engine (ffgo/embedded)")
 		shadow := server.NewPeer(bufio.NewWriter(io.Discard))
 		shadow.Ctx = c.peer.Ctx
-		s.mu.Lock()
 		s.srv.Dispatch(shadow, []string{"GET"}) // wrong arity marks the transaction dirty
-		s.mu.Unlock()
 		return
 	}
 	switch name {
 	case "FCALL", "FCALL_RO":
-		s.mu.Lock()
-		s.tickLocked()
 		s.fcall(c, name, args[1:])
-		s.mu.Unlock()
 	case "FUNCTION":
-		s.mu.Lock()
 		s.function(c, args[1:])
-		s.mu.Unlock()
-	case "CLUSTER", "READONLY", "READWRITE":
-		// A standalone server, as valkey-go must see it (miniredis would
-		// answer CLUSTER SLOTS with a listener address we do not have).
-		c.peer.WriteError("ERR This instance has cluster support disabled")
 	case "DUMP":
-		s.mu.Lock()
 		s.dump(c, args[1:])
-		s.mu.Unlock()
 	case "RESTORE":
-		s.mu.Lock()
-		s.tickLocked()
 		if len(args) >= 4 && strings.HasPrefix(args[3], dumpPrefix) {
 			s.restore(c, args[1:])
 		} else {
 			s.srv.Dispatch(c.peer, args)
 		}
-		s.mu.Unlock()
 	case "SELECT":
-		s.mu.Lock()
 		s.srv.Dispatch(c.peer, args)
-		s.mu.Unlock()
 		if len(args) == 2 {
 			if n, err := strconv.Atoi(args[1]); err == nil && n >= 0 && n < 16 {
 				c.db = n
 			}
 		}
 	default:
-		if blocking[name] {
-			s.srv.Dispatch(c.peer, args)
-			return
-		}
-		s.mu.Lock()
-		s.tickLocked()
 		s.srv.Dispatch(c.peer, args)
-		s.mu.Unlock()
 	}
 }
 
