@@ -1320,13 +1320,6 @@ function SS.same(a, b)
   return acc == 0
 end
 
--- Returns nil when keys holds at least n names, else the invalid_input tuple (a raw caller
--- that passes too few KEYS gets an answer instead of a Lua runtime error).
-function SS.need_keys(keys, n)
-  if #keys >= n then return nil end
-  return err('invalid_input', 'KEYS must hold at least ' .. n .. ' keys, got ' .. #keys)
-end
-
 -- Returns the integer (floored) of a numeric ARGV: dflt when raw is nil or "" (no dflt:
 -- required), else nil plus an invalid_input tuple for a non-number or a value outside
 -- +-(2^53-1), which Valkey could not take back as a count, score or TTL.
@@ -1411,7 +1404,7 @@ end
 --         rotation_conflict
 ---------------------------------------------------------------------------
 redis.register_function('ff_rotate_waitpoint_hmac_secret', function(keys, args)
-  local e = SS.need_keys(keys, 1)
+  local e = H.need_keys(keys, 1)
   if e then return e end
   local sec = keys[1]
   local kid, hex, grace_raw = args[1], args[2], args[3]
@@ -1475,7 +1468,7 @@ redis.register_function{
   function_name = 'ff_list_waitpoint_hmac_kids',
   flags = {'no-writes'},
   callback = function(keys, args)
-    local e = SS.need_keys(keys, 1)
+    local e = H.need_keys(keys, 1)
     if e then return e end
     local all = redis.call('HGETALL', keys[1])
     local now = now_ms()
@@ -2312,7 +2305,7 @@ end
 ---------------------------------------------------------------------------
 redis.register_function('ff_deliver_signal', function(keys, args)
   -- 13 KEYS reach the token check (invalid_keys_missing_hmac); 14 would fail the feed XADD.
-  local e = SS.need_keys(keys, 13)
+  local e = H.need_keys(keys, 13)
   if e then return e end
   if #keys == 14 then return err('invalid_input', 'KEYS must hold 15 keys (signal_delivery_feed)') end
   local a
@@ -2434,7 +2427,7 @@ end)
 --         waitpoint_closed, signal_limit_exceeded
 ---------------------------------------------------------------------------
 redis.register_function('ff_buffer_signal_for_pending_waitpoint', function(keys, args)
-  local e = SS.need_keys(keys, 8)
+  local e = H.need_keys(keys, 8)
   if e then return e end
   local a
   a, e = SS.signal_args(args)
@@ -2723,7 +2716,7 @@ end
 --         hmac_secret_not_initialized, invalid_secret
 ---------------------------------------------------------------------------
 redis.register_function('ff_suspend_execution', function(keys, args)
-  local e = SS.need_keys(keys, 16)
+  local e = H.need_keys(keys, 16)
   if e then return e end
   local eid, idx = args[1] or '', args[2] or ''
   local susp_id, wp_id, wp_key = args[6] or '', args[7] or '', args[8] or ''
@@ -2950,7 +2943,7 @@ end)
 -- @errors invalid_input, execution_not_found, execution_not_suspended
 ---------------------------------------------------------------------------
 redis.register_function('ff_resume_execution', function(keys, args)
-  local e = SS.need_keys(keys, 8)
+  local e = H.need_keys(keys, 8)
   if e then return e end
   local eid = args[1] or ''
   local delay
@@ -2994,7 +2987,7 @@ end)
 -- @errors invalid_input
 ---------------------------------------------------------------------------
 redis.register_function('ff_expire_suspension', function(keys, args)
-  local e = SS.need_keys(keys, 11)
+  local e = H.need_keys(keys, 11)
   if e then return e end
   local eid = args[1] or ''
   local k_core, k_susp, k_tmo = keys[1], keys[2], keys[7]
@@ -3107,7 +3100,7 @@ redis.register_function{
 --         hmac_secret_not_initialized, invalid_secret
 ---------------------------------------------------------------------------
 redis.register_function('ff_create_pending_waitpoint', function(keys, args)
-  local e = SS.need_keys(keys, 3)
+  local e = H.need_keys(keys, 3)
   if e then return e end
   local eid, idx, wp, wpk = args[1] or '', args[2] or '', args[3] or '', args[4] or ''
   local exp
@@ -3148,7 +3141,7 @@ end)
 -- @errors invalid_input, waitpoint_not_found, waitpoint_not_open
 ---------------------------------------------------------------------------
 redis.register_function('ff_close_waitpoint', function(keys, args)
-  local e = SS.need_keys(keys, 3)
+  local e = H.need_keys(keys, 3)
   if e then return e end
   local wp = args[1] or ''
   local reason = args[2]

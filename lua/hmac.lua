@@ -38,13 +38,6 @@ function SS.same(a, b)
   return acc == 0
 end
 
--- Returns nil when keys holds at least n names, else the invalid_input tuple (a raw caller
--- that passes too few KEYS gets an answer instead of a Lua runtime error).
-function SS.need_keys(keys, n)
-  if #keys >= n then return nil end
-  return err('invalid_input', 'KEYS must hold at least ' .. n .. ' keys, got ' .. #keys)
-end
-
 -- Returns the integer (floored) of a numeric ARGV: dflt when raw is nil or "" (no dflt:
 -- required), else nil plus an invalid_input tuple for a non-number or a value outside
 -- +-(2^53-1), which Valkey could not take back as a count, score or TTL.
@@ -129,7 +122,7 @@ end
 --         rotation_conflict
 ---------------------------------------------------------------------------
 redis.register_function('ff_rotate_waitpoint_hmac_secret', function(keys, args)
-  local e = SS.need_keys(keys, 1)
+  local e = H.need_keys(keys, 1)
   if e then return e end
   local sec = keys[1]
   local kid, hex, grace_raw = args[1], args[2], args[3]
@@ -193,7 +186,7 @@ redis.register_function{
   function_name = 'ff_list_waitpoint_hmac_kids',
   flags = {'no-writes'},
   callback = function(keys, args)
-    local e = SS.need_keys(keys, 1)
+    local e = H.need_keys(keys, 1)
     if e then return e end
     local all = redis.call('HGETALL', keys[1])
     local now = now_ms()

@@ -432,7 +432,7 @@ end
 ---------------------------------------------------------------------------
 redis.register_function('ff_deliver_signal', function(keys, args)
   -- 13 KEYS reach the token check (invalid_keys_missing_hmac); 14 would fail the feed XADD.
-  local e = SS.need_keys(keys, 13)
+  local e = H.need_keys(keys, 13)
   if e then return e end
   if #keys == 14 then return err('invalid_input', 'KEYS must hold 15 keys (signal_delivery_feed)') end
   local a
@@ -554,7 +554,7 @@ end)
 --         waitpoint_closed, signal_limit_exceeded
 ---------------------------------------------------------------------------
 redis.register_function('ff_buffer_signal_for_pending_waitpoint', function(keys, args)
-  local e = SS.need_keys(keys, 8)
+  local e = H.need_keys(keys, 8)
   if e then return e end
   local a
   a, e = SS.signal_args(args)

@@ -80,7 +80,7 @@ end
 --         hmac_secret_not_initialized, invalid_secret
 ---------------------------------------------------------------------------
 redis.register_function('ff_suspend_execution', function(keys, args)
-  local e = SS.need_keys(keys, 16)
+  local e = H.need_keys(keys, 16)
   if e then return e end
   local eid, idx = args[1] or '', args[2] or ''
   local susp_id, wp_id, wp_key = args[6] or '', args[7] or '', args[8] or ''
@@ -307,7 +307,7 @@ end)
 -- @errors invalid_input, execution_not_found, execution_not_suspended
 ---------------------------------------------------------------------------
 redis.register_function('ff_resume_execution', function(keys, args)
-  local e = SS.need_keys(keys, 8)
+  local e = H.need_keys(keys, 8)
   if e then return e end
   local eid = args[1] or ''
   local delay
@@ -351,7 +351,7 @@ end)
 -- @errors invalid_input
 ---------------------------------------------------------------------------
 redis.register_function('ff_expire_suspension', function(keys, args)
-  local e = SS.need_keys(keys, 11)
+  local e = H.need_keys(keys, 11)
   if e then return e end
   local eid = args[1] or ''
   local k_core, k_susp, k_tmo = keys[1], keys[2], keys[7]

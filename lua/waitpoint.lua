@@ -18,7 +18,7 @@
 --         hmac_secret_not_initialized, invalid_secret
 ---------------------------------------------------------------------------
 redis.register_function('ff_create_pending_waitpoint', function(keys, args)
-  local e = SS.need_keys(keys, 3)
+  local e = H.need_keys(keys, 3)
   if e then return e end
   local eid, idx, wp, wpk = args[1] or '', args[2] or '', args[3] or '', args[4] or ''
   local exp
@@ -59,7 +59,7 @@ end)
 -- @errors invalid_input, waitpoint_not_found, waitpoint_not_open
 ---------------------------------------------------------------------------
 redis.register_function('ff_close_waitpoint', function(keys, args)
-  local e = SS.need_keys(keys, 3)
+  local e = H.need_keys(keys, 3)
   if e then return e end
   local wp = args[1] or ''
   local reason = args[2]
