@@ -13,5 +13,9 @@ echo "== go vet" >&2
 go vet ./...
 echo "== golden outputs compile" >&2
 (cd gen/testdata && go build ./...)
-echo "== go test (VALKEY_ADDR=$VALKEY_ADDR)" >&2
-go test -count=1 ${GOTESTFLAGS:-} ./...
+# The contract tests in ffscripts run on the embedded engine and the standalone server in
+# the main pass, then once more against the cluster.
+echo "== go test (VALKEY_ADDR=$VALKEY_ADDR, embedded engine too)" >&2
+FFGO_TARGETS=embedded,valkey go test -count=1 ${GOTESTFLAGS:-} ./...
+echo "== contract tests on the cluster (VALKEY_ADDR=$VALKEY_CLUSTER_ADDRS)" >&2
+VALKEY_ADDR=$VALKEY_CLUSTER_ADDRS FFGO_TARGETS=valkey go test -count=1 ${GOTESTFLAGS:-} ./ffscripts
