@@ -233,7 +233,10 @@ func TestLogs(t *testing.T) {
 // Bad input gets an error reply, never a panic or a dead connection.
 func TestBadInput(t *testing.T) {
 	_, c := start(t)
-	load(t, c, "#!lua name=bad\nredis.register_function('echo', function(keys, args) return redis.call(unpack(args)) end)\nredis.register_function('deep', function() local t = {} t[1] = t return t end)")
+	load(t, c, "#!lua name=bad\nredis.register_function('echo', function(keys, args) return redis.call(unpack(args)) end)\nredis.register_function('deep', function() local t = {} t[1] = t return t end)\n"+
+		"redis.register_function('huge', function() return string.rep('x', 2^40) end)\n"+
+		"redis.register_function('wide', function() return string.format('%999999999d', 1) end)\n"+
+		"redis.register_function('unpack', function() return select('#', unpack({}, 1, 1e8)) end)")
 	cases := [][]string{
 		{"FUNCTION", "LOAD", ""},
 		{"FUNCTION", "LOAD", "#!lua name=x\n\x00\xff"},
@@ -256,6 +259,9 @@ func TestBadInput(t *testing.T) {
 		{"FCALL", "echo", "0", "BLPOP", "l", "0"},
 		{"FCALL", "echo", "0", "MULTI"},
 		{"FCALL_RO", "echo", "0", "GET", "x"},
+		{"FCALL", "huge", "0"},
+		{"FCALL", "wide", "0"},
+		{"FCALL", "unpack", "0"},
 	}
 	for _, cmd := range cases {
 		err := do(t, c, cmd...).Error()

@@ -107,6 +107,25 @@ func (s *Server) newLuaEnv() (*luaEnv, error) {
 		L.SetMetatable(lua.LString(""), mt)
 		st.RawSetString("__index", lua.LNil)
 	}
+	// Guards against one call allocating without bound (a Go out-of-memory
+	// kills the whole process; Lua 5.1 would fail with an error instead).
+	if st, ok := G.RawGetString("string").(*lua.LTable); ok {
+		rep, format := st.RawGetString("rep"), st.RawGetString("format")
+		st.RawSetString("rep", L.NewFunction(func(L *lua.LState) int {
+			str := L.CheckString(1)
+			n := L.CheckInt(2)
+			if n > 0 && int64(len(str))*int64(n) > maxStringLen {
+				L.RaiseError("not enough memory")
+			}
+			return callThrough(L, rep)
+		}))
+		st.RawSetString("format", L.NewFunction(func(L *lua.LState) int {
+			if !formatWidthsOK(L.CheckString(1)) {
+				L.RaiseError("invalid format (width or precision too long)")
+			}
+			return callThrough(L, format)
+		}))
+	}
 	// Lua 5.1's deprecated table functions, still present in Valkey.
 	if tt, ok := G.RawGetString("table").(*lua.LTable); ok {
 		tt.RawSetString("foreach", L.NewFunction(tableForeach))
@@ -574,4 +593,54 @@ func tableForeachi(L *lua.LState) int {
 		L.Pop(1)
 	}
 	return 0
+}
+
+// maxStringLen bounds string.rep, like Valkey's 512MB proto-max-bulk-len.
+const maxStringLen = 512 << 20
+
+// callThrough calls fn with the current arguments and returns its results.
+func callThrough(L *lua.LState, fn lua.LValue) int {
+	top := L.GetTop()
+	L.Push(fn)
+	L.Insert(fn, 1)
+	L.Pop(1)
+	L.Call(top, lua.MultRet)
+	return L.GetTop()
+}
+
+// formatWidthsOK reports whether every conversion in a string.format format
+// has a width and precision of at most two digits, as Lua 5.1 requires.
+func formatWidthsOK(f string) bool {
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			continue
+		}
+		i++
+		if i < len(f) && f[i] == '%' {
+			continue
+		}
+		for i < len(f) && strings.IndexByte("-+ #0", f[i]) >= 0 {
+			i++
+		}
+		digits := 0
+		for i < len(f) && f[i] >= '0' && f[i] <= '9' {
+			i++
+			digits++
+		}
+		if digits > 2 {
+			return false
+		}
+		if i < len(f) && f[i] == '.' {
+			i++
+			digits = 0
+			for i < len(f) && f[i] >= '0' && f[i] <= '9' {
+				i++
+				digits++
+			}
+			if digits > 2 {
+				return false
+			}
+		}
+	}
+	return true
 }

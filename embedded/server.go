@@ -163,8 +163,9 @@ func (s *Server) Dial() (net.Conn, error) {
 }
 
 // ClientOption returns valkey-go options for this server: client-side caching
-// disabled (the engine does not implement CLIENT TRACKING) and connections
-// made in memory through Dial, so no socket is involved even before Start.
+// disabled (the engine does not implement CLIENT TRACKING), connections made
+// in memory through Dial (no socket involved, even before Start), and a
+// connection timeout longer than the busy limit.
 func (s *Server) ClientOption() valkey.ClientOption {
 	addr := s.Addr()
 	if addr == "" {
@@ -173,6 +174,9 @@ func (s *Server) ClientOption() valkey.ClientOption {
 	return valkey.ClientOption{
 		InitAddress:  []string{addr},
 		DisableCache: true,
+		// Long enough that the engine's busy limit, not the client, ends a
+		// runaway function.
+		ConnWriteTimeout: max(10*time.Second, 3*s.busyLimit),
 		DialCtxFn: func(context.Context, string, *net.Dialer, *tls.Config) (net.Conn, error) {
 			return s.Dial()
 		},
