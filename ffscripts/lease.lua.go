@@ -139,7 +139,7 @@ func ParseUpdateProgress(r valkey.ValkeyResult) (UpdateProgressReply, error) {
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotActive, ErrLeaseRevoked,
 // ErrLeaseExpired, ErrStaleLease.
 //
-// Lua: ff_update_progress (lua/lease.lua:70:1).
+// Lua: ff_update_progress (lua/lease.lua:71:1).
 func (c *Client) UpdateProgress(ctx context.Context, k UpdateProgressKeys, a UpdateProgressArgs) (UpdateProgressReply, error) {
 	cmd, err := fcall.Build(FnUpdateProgress, UpdateProgressCmd, c.db, k, a)
 	if err != nil {
@@ -227,7 +227,7 @@ func ParseCompleteExecution(r valkey.ValkeyResult) (CompleteExecutionReply, erro
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrPartialFenceTriple, ErrFenceRequired,
 // ErrExecutionNotActive, ErrLeaseRevoked, ErrLeaseExpired, ErrStaleLease.
 //
-// Lua: ff_complete_execution (lua/lease.lua:132:1).
+// Lua: ff_complete_execution (lua/lease.lua:134:1).
 func (c *Client) CompleteExecution(ctx context.Context, k CompleteExecutionKeys, a CompleteExecutionArgs) (CompleteExecutionReply, error) {
 	cmd, err := fcall.Build(FnCompleteExecution, CompleteExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -326,7 +326,7 @@ func ParseFailExecution(r valkey.ValkeyResult) (FailExecutionReply, error) {
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrPartialFenceTriple, ErrFenceRequired,
 // ErrExecutionNotActive, ErrLeaseRevoked, ErrLeaseExpired, ErrStaleLease.
 //
-// Lua: ff_fail_execution (lua/lease.lua:204:1).
+// Lua: ff_fail_execution (lua/lease.lua:235:1).
 func (c *Client) FailExecution(ctx context.Context, k FailExecutionKeys, a FailExecutionArgs) (FailExecutionReply, error) {
 	cmd, err := fcall.Build(FnFailExecution, FailExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -412,7 +412,7 @@ func ParseDelayExecution(r valkey.ValkeyResult) (DelayExecutionReply, error) {
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrPartialFenceTriple, ErrFenceRequired,
 // ErrExecutionNotActive, ErrLeaseRevoked, ErrLeaseExpired, ErrStaleLease.
 //
-// Lua: ff_delay_execution (lua/lease.lua:273:1).
+// Lua: ff_delay_execution (lua/lease.lua:304:1).
 func (c *Client) DelayExecution(ctx context.Context, k DelayExecutionKeys, a DelayExecutionArgs) (DelayExecutionReply, error) {
 	cmd, err := fcall.Build(FnDelayExecution, DelayExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -484,7 +484,7 @@ func ParseMarkLeaseExpiredIfDue(r valkey.ValkeyResult) (MarkLeaseExpiredIfDueRep
 //
 // Errors: ErrInvalidInput.
 //
-// Lua: ff_mark_lease_expired_if_due (lua/lease.lua:308:1).
+// Lua: ff_mark_lease_expired_if_due (lua/lease.lua:339:1).
 func (c *Client) MarkLeaseExpiredIfDue(ctx context.Context, k MarkLeaseExpiredIfDueKeys, a MarkLeaseExpiredIfDueArgs) (MarkLeaseExpiredIfDueReply, error) {
 	cmd, err := fcall.Build(FnMarkLeaseExpiredIfDue, MarkLeaseExpiredIfDueCmd, c.db, k, a)
 	if err != nil {
@@ -570,7 +570,7 @@ func ParseRevokeLease(r valkey.ValkeyResult) (RevokeLeaseReply, error) {
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotActive, ErrNoActiveLease,
 // ErrStaleLease.
 //
-// Lua: ff_revoke_lease (lua/lease.lua:346:1).
+// Lua: ff_revoke_lease (lua/lease.lua:377:1).
 func (c *Client) RevokeLease(ctx context.Context, k RevokeLeaseKeys, a RevokeLeaseArgs) (RevokeLeaseReply, error) {
 	cmd, err := fcall.Build(FnRevokeLease, RevokeLeaseCmd, c.db, k, a)
 	if err != nil {

@@ -293,22 +293,16 @@ local function write_grant(grant_key, a, now, ttl)
   return exp
 end
 
--- Returns the decoded attempt policy (nil when raw is ""), or nil plus an
--- invalid_policy_json tuple (DEVIATIONS.md D4: validated before any write).
+-- Returns the decoded attempt policy (nil when raw is "" or "{}": no policy fields to
+-- write), or nil plus an invalid_policy_json tuple (DEVIATIONS.md D4: validated before
+-- any write).
 local function decode_attempt_policy(raw)
-  if raw == nil or raw == '' then return nil end
+  if raw == nil or raw == '' or raw == '{}' then return nil end
   local okd, p = pcall(cjson.decode, raw)
   if not okd then return nil, err('invalid_policy_json', 'attempt_policy:malformed') end
   if type(p) ~= 'table' then return nil, err('invalid_policy_json', 'attempt_policy:not_object') end
   return p
 end
-
--- exec_core fields a new-attempt claim reads (execution_kind, namespace: for ff_claim_next's reply).
-local CLAIM_FIELDS = {'lifecycle_phase', 'ownership_state', 'eligibility_state',
-  'terminal_outcome', 'attempt_state', 'current_lease_epoch', 'total_attempt_count',
-  'started_at', 'pending_retry_reason', 'pending_previous_attempt_index',
-  'pending_replay_reason', 'pending_replay_requested_by', 'current_attempt_index',
-  'current_attempt_id', 'required_capabilities', 'execution_kind', 'namespace'}
 
 -- Returns nil when c may take a new attempt (§8.4 checks 3-8), else the error tuple.
 local function claimable(c)
@@ -324,56 +318,66 @@ end
 -- Writes a fresh lease: DEL + HSET lease:current, ZREM eligible, ZADD lease_expiry and
 -- lane active (expires_at), SADD worker leases. k: named keys; a: named args.
 local function write_lease(k, a, epoch, attempt_id, now, exp, renew_deadline)
+  local eid = a.eid
   redis.call('DEL', k.lease_current)
   redis.call('HSET', k.lease_current, 'lease_id', a.lease_id, 'lease_epoch', epoch,
-    'execution_id', a.eid, 'attempt_id', attempt_id, 'worker_id', a.worker_id,
+    'execution_id', eid, 'attempt_id', attempt_id, 'worker_id', a.worker_id,
     'worker_instance_id', a.worker_instance_id, 'acquired_at', now, 'expires_at', exp,
     'last_renewed_at', now, 'renewal_deadline', renew_deadline)
-  if k.eligible then redis.call('ZREM', k.eligible, a.eid) end
-  redis.call('ZADD', k.lease_expiry, exp, a.eid)
-  redis.call('SADD', k.worker_leases, a.eid)
-  redis.call('ZADD', k.active, exp, a.eid)
+  if k.eligible then redis.call('ZREM', k.eligible, eid) end
+  redis.call('ZADD', k.lease_expiry, exp, eid)
+  redis.call('SADD', k.worker_leases, eid)
+  redis.call('ZADD', k.active, exp, eid)
 end
 
--- Creates attempt total_attempt_count and its lease for c (CLAIM_FIELDS) and moves the
--- execution to running. Returns lease_id, epoch, expires_at, attempt_id, index, type
--- (strings). Shared by ff_claim_execution and ff_claim_next so both write the same state.
+-- Creates attempt total_attempt_count and its lease for c and moves the execution to
+-- running. c needs current_lease_epoch, total_attempt_count, attempt_state, started_at;
+-- the pending_* lineage of a retry or replay is read here (before exec_core is written).
+-- k.attempt_base is "ff:attempt:T:E:". Returns lease_id, epoch, expires_at, attempt_id,
+-- index, type (strings). Shared by ff_claim_execution and ff_claim_next so both write the
+-- same state.
 local function claim_new_attempt(k, a, c, now)
+  local eid, core = a.eid, k.core
   local epoch = (tonumber(c.current_lease_epoch) or 0) + 1
   local idx = tonumber(c.total_attempt_count) or 0
   local exp = now + a.ttl
   local renew_deadline = now + a.renew_before
-  local atype = 'initial'
-  if c.attempt_state == 'pending_retry_attempt' then atype = 'retry'
-  elseif c.attempt_state == 'pending_replay_attempt' then atype = 'replay' end
-  local akey = H.attempt_key(k.core, a.eid, idx)
-  redis.call('HSET', akey, 'attempt_id', a.attempt_id, 'execution_id', a.eid, 'attempt_index', idx,
+  local atype, st = 'initial', c.attempt_state
+  if st == 'pending_retry_attempt' then atype = 'retry'
+  elseif st == 'pending_replay_attempt' then atype = 'replay' end
+  local akey = k.attempt_base .. idx
+  redis.call('HSET', akey, 'attempt_id', a.attempt_id, 'execution_id', eid, 'attempt_index', idx,
     'attempt_type', atype, 'attempt_state', 'started', 'created_at', now, 'started_at', now,
     'lease_id', a.lease_id, 'lease_epoch', epoch, 'worker_id', a.worker_id,
     'worker_instance_id', a.worker_instance_id)
   if atype == 'retry' then
-    redis.call('HSET', akey, 'retry_reason', c.pending_retry_reason or '',
-      'previous_attempt_index', c.pending_previous_attempt_index or '')
+    local p = redis.call('HMGET', core, 'pending_retry_reason', 'pending_previous_attempt_index')
+    redis.call('HSET', akey, 'retry_reason', p[1] or '', 'previous_attempt_index', p[2] or '')
   elseif atype == 'replay' then
-    redis.call('HSET', akey, 'replay_reason', c.pending_replay_reason or '',
-      'replay_requested_by', c.pending_replay_requested_by or '',
-      'replayed_from_attempt_index', c.pending_previous_attempt_index or '')
+    local p = redis.call('HMGET', core, 'pending_replay_reason', 'pending_replay_requested_by',
+      'pending_previous_attempt_index')
+    redis.call('HSET', akey, 'replay_reason', p[1] or '', 'replay_requested_by', p[2] or '',
+      'replayed_from_attempt_index', p[3] or '')
   end
   redis.call('ZADD', k.attempts, now, idx)
   redis.call('HSET', akey .. ':usage', 'last_usage_report_seq', '0')
-  if a.policy then
-    local pf = {}
-    for pk, pv in pairs(a.policy) do
+  local policy = a.policy
+  if policy then
+    local pf, n = {}, 0
+    for pk, pv in pairs(policy) do
       if type(pv) == 'table' then pv = cjson.encode(pv)
       elseif pv == cjson.null then pv = ''
       else pv = tostring(pv) end
-      H.push(pf, tostring(pk), pv)
+      pf[n + 1], pf[n + 2] = tostring(pk), pv
+      n = n + 2
     end
-    if #pf > 0 then redis.call('HSET', akey .. ':policy', unpack(pf)) end
+    if n > 0 then redis.call('HSET', akey .. ':policy', unpack(pf)) end
   end
   write_lease(k, a, epoch, a.attempt_id, now, exp, renew_deadline)
   -- one direct HSET (no intermediate table: Lua 5.1 table growth is costly on the hot path)
-  redis.call('HSET', k.core, 'lifecycle_phase', 'active', 'ownership_state', 'leased',
+  local started = c.started_at
+  if started == nil or started == false or started == '' then started = now end
+  redis.call('HSET', core, 'lifecycle_phase', 'active', 'ownership_state', 'leased',
     'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
     'terminal_outcome', 'none', 'attempt_state', 'running_attempt', 'public_state', 'active',
     'current_attempt_index', idx, 'total_attempt_count', idx + 1,
@@ -384,15 +388,14 @@ local function claim_new_attempt(k, a, c, now)
     'lease_renewal_deadline', renew_deadline, 'lease_expired_at', '', 'lease_revoked_at', '',
     'lease_revoke_reason', '', 'pending_retry_reason', '', 'pending_replay_reason', '',
     'pending_replay_requested_by', '', 'pending_previous_attempt_index', '',
-    'started_at', H.set(c.started_at) and c.started_at or now,
-    'last_transition_at', now, 'last_mutation_at', now)
-  if a.attempt_timeout and a.attempt_timeout ~= 0 then
-    redis.call('ZADD', k.attempt_timeout, now + a.attempt_timeout, a.eid)
-  end
-  if a.deadline and a.deadline ~= 0 then redis.call('ZADD', k.deadline, a.deadline, a.eid) end
-  xadd_history(k.lease_history, 'event', 'acquired', 'lease_id', a.lease_id,
-    'lease_epoch', epoch, 'attempt_id', a.attempt_id, 'attempt_index', idx,
-    'worker_id', a.worker_id, 'ts', now)
+    'started_at', started, 'last_transition_at', now, 'last_mutation_at', now)
+  local at = a.attempt_timeout
+  if at and at ~= 0 then redis.call('ZADD', k.attempt_timeout, now + at, eid) end
+  local dl = a.deadline
+  if dl and dl ~= 0 then redis.call('ZADD', k.deadline, dl, eid) end
+  redis.call('XADD', k.lease_history, 'MAXLEN', '~', '1000', '*', 'event', 'acquired',
+    'lease_id', a.lease_id, 'lease_epoch', epoch, 'attempt_id', a.attempt_id,
+    'attempt_index', idx, 'worker_id', a.worker_id, 'ts', now)
   return a.lease_id, tostring(epoch), tostring(exp), a.attempt_id, tostring(idx), atype
 end
 
@@ -419,8 +422,8 @@ local function claim_resumed_attempt(k, a, c, now)
   if a.attempt_timeout and a.attempt_timeout > 0 then
     redis.call('ZADD', k.attempt_timeout, now + a.attempt_timeout, a.eid)
   end
-  xadd_history(k.lease_history, 'event', 'acquired', 'lease_id', a.lease_id,
-    'lease_epoch', epoch, 'attempt_index', idx, 'attempt_id', aid,
+  redis.call('XADD', k.lease_history, 'MAXLEN', '~', '1000', '*', 'event', 'acquired',
+    'lease_id', a.lease_id, 'lease_epoch', epoch, 'attempt_index', idx, 'attempt_id', aid,
     'worker_id', a.worker_id, 'reason', 'claim_resumed', 'ts', now)
   return a.lease_id, tostring(epoch), tostring(exp), aid, idx, 'resumed'
 end
@@ -495,35 +498,42 @@ end
 --         invalid_claim_grant, claim_grant_expired
 ---------------------------------------------------------------------------
 redis.register_function('ff_claim_execution', function(keys, args)
-  local bad_keys = H.need_keys(keys, 14)
-  if bad_keys then return bad_keys end
-  local a = {eid = args[1] or '', worker_id = args[2] or '', worker_instance_id = args[3] or '',
-    lane = args[4] or '', lease_id = args[6] or '', attempt_id = args[9] or ''}
-  local e
-  a.ttl, e = arg_num(args[7], 'lease_ttl_ms')
+  if #keys < 14 then return H.need_keys(keys, 14) end
+  local eid = args[1] or ''
+  local ttl, e = arg_num(args[7], 'lease_ttl_ms')
   if e then return e end
-  a.renew_before, e = arg_num(args[8], 'renew_before_ms')
+  local renew_before, attempt_timeout, deadline, policy
+  renew_before, e = arg_num(args[8], 'renew_before_ms')
   if e then return e end
-  a.attempt_timeout, e = opt_num(args[11], 'attempt_timeout_ms', 0)
+  attempt_timeout, e = opt_num(args[11], 'attempt_timeout_ms', 0)
   if e then return e end
-  a.deadline, e = opt_num(args[12], 'execution_deadline_at', 0)
+  deadline, e = opt_num(args[12], 'execution_deadline_at', 0)
   if e then return e end
-  a.policy, e = decode_attempt_policy(args[10])
+  policy, e = decode_attempt_policy(args[10])
   if e then return e end
-  a.ttl, a.renew_before = math.floor(a.ttl), math.floor(a.renew_before)
-  local c = hmget_map(keys[1], CLAIM_FIELDS)
-  if not c.lifecycle_phase then return err('execution_not_found') end
+  local core = keys[1]
+  local v = redis.call('HMGET', core, 'lifecycle_phase', 'ownership_state', 'eligibility_state',
+    'terminal_outcome', 'attempt_state', 'current_lease_epoch', 'total_attempt_count', 'started_at')
+  if not v[1] then return err('execution_not_found') end
+  local c = {lifecycle_phase = v[1], ownership_state = v[2], eligibility_state = v[3],
+    terminal_outcome = v[4], attempt_state = v[5], current_lease_epoch = v[6],
+    total_attempt_count = v[7], started_at = v[8]}
   e = claimable(c)
   if e then return e end
+  local a = {eid = eid, worker_id = args[2] or '', worker_instance_id = args[3] or '',
+    lane = args[4] or '', lease_id = args[6] or '', attempt_id = args[9] or '',
+    ttl = math.floor(ttl), renew_before = math.floor(renew_before), policy = policy,
+    attempt_timeout = attempt_timeout, deadline = deadline}
   local gexp
   e, gexp = grant_for(keys[2], a.worker_id)
   if e then return e end
   local now = now_ms()
   if gexp and gexp < now then return err('claim_grant_expired') end
   redis.call('DEL', keys[2])
-  local k = {core = keys[1], eligible = keys[3], lease_expiry = keys[4], worker_leases = keys[5],
+  local k = {core = core, eligible = keys[3], lease_expiry = keys[4], worker_leases = keys[5],
     attempts = keys[9], lease_current = keys[10], lease_history = keys[11], active = keys[12],
-    attempt_timeout = keys[13], deadline = keys[14]}
+    attempt_timeout = keys[13], deadline = keys[14],
+    attempt_base = 'ff:attempt:' .. exec_base(core, eid) .. ':'}
   return ok(claim_new_attempt(k, a, c, now))
 end)
 
@@ -738,74 +748,86 @@ end)
 -- @errors invalid_input, invalid_policy_json, invalid_capabilities, no_eligible_execution
 ---------------------------------------------------------------------------
 redis.register_function('ff_claim_next', function(keys, args)
-  local bad_keys = H.need_keys(keys, 7)
-  if bad_keys then return bad_keys end
-  local a = {worker_id = args[1] or '', worker_instance_id = args[2] or '', lane = args[3] or '',
-    lease_id = args[5] or '', attempt_id = args[6] or ''}
-  local e, limit
-  a.ttl, e = arg_num(args[7], 'lease_ttl_ms')
+  if #keys < 7 then return H.need_keys(keys, 7) end
+  local ttl, e = arg_num(args[7], 'lease_ttl_ms')
   if e then return e end
-  a.renew_before, e = arg_num(args[8], 'renew_before_ms')
+  local renew_before, policy, attempt_timeout, limit
+  renew_before, e = arg_num(args[8], 'renew_before_ms')
   if e then return e end
-  a.policy, e = decode_attempt_policy(args[9])
+  policy, e = decode_attempt_policy(args[9])
   if e then return e end
-  a.attempt_timeout, e = opt_num(args[10], 'attempt_timeout_ms', 0)
+  attempt_timeout, e = opt_num(args[10], 'attempt_timeout_ms', 0)
   if e then return e end
   limit, e = opt_num(args[11], 'scan_limit', 16)
   if e then return e end
-  local _, werr = H.parse_caps(args[4], 'worker')
-  if werr then return werr end
-  a.ttl, a.renew_before = math.floor(a.ttl), math.floor(a.renew_before)
+  local wcaps = args[4]
+  if wcaps and wcaps ~= '' then
+    local _, werr = H.parse_caps(wcaps, 'worker')
+    if werr then return werr end
+  end
   limit = math.max(1, math.min(1000, math.floor(limit)))
-  local tag = hash_tag(keys[1])
+  local eligible = keys[1]
+  local tag = hash_tag(eligible)
   local now
-  local ids = redis.call('ZRANGE', keys[1], 0, limit - 1)
-  for _, eid in ipairs(ids) do
-    local base = tag .. ':' .. eid
-    local core = 'ff:exec:' .. base .. ':core'
-    local c = hmget_map(core, CLAIM_FIELDS)
-    local resumed = c.attempt_state == 'attempt_interrupted'
-    local usable = c.lifecycle_phase == 'runnable' and c.eligibility_state == 'eligible_now'
-      and redis.call('EXISTS', 'ff:exec:' .. base .. ':claim_grant') == 0
+  local ids = redis.call('ZRANGE', eligible, 0, limit - 1)
+  for i = 1, #ids do
+    local eid = ids[i]
+    local base = 'ff:exec:' .. tag .. ':' .. eid .. ':'
+    local core = base .. 'core'
+    local v = redis.call('HMGET', core, 'lifecycle_phase', 'ownership_state', 'eligibility_state',
+      'terminal_outcome', 'attempt_state', 'current_lease_epoch', 'total_attempt_count',
+      'started_at', 'required_capabilities', 'execution_kind', 'namespace')
+    local c = {lifecycle_phase = v[1], ownership_state = v[2], eligibility_state = v[3],
+      terminal_outcome = v[4], attempt_state = v[5], current_lease_epoch = v[6],
+      total_attempt_count = v[7], started_at = v[8], current_attempt_id = false,
+      current_attempt_index = false}
+    local resumed = v[5] == 'attempt_interrupted'
+    local usable = v[1] == 'runnable' and v[3] == 'eligible_now'
+      and redis.call('EXISTS', base .. 'claim_grant') == 0
     if usable and not resumed and claimable(c) then usable = false end
-    if usable then
+    local req = v[9]
+    if usable and req and req ~= '' then
       now = now or now_ms()
-      local miss = H.match_caps(c.required_capabilities, args[4])
+      local miss = H.match_caps(req, wcaps)
       if miss then
         usable = false
         if miss[2] == 'capability_mismatch' then
-          local f = H.state('runnable', 'unowned', 'blocked_by_route', 'waiting_for_capable_worker',
-            'no connected worker satisfies required_capabilities', 'none',
-            c.attempt_state or 'pending_first_attempt', 'rate_limited')
-          H.push(f, 'last_capability_mismatch_at', now, 'last_transition_at', now,
-            'last_mutation_at', now)
-          redis.call('HSET', core, unpack(f))
-          redis.call('ZREM', keys[1], eid)
+          redis.call('HSET', core, 'lifecycle_phase', 'runnable', 'ownership_state', 'unowned',
+            'eligibility_state', 'blocked_by_route', 'blocking_reason', 'waiting_for_capable_worker',
+            'blocking_detail', 'no connected worker satisfies required_capabilities',
+            'terminal_outcome', 'none', 'attempt_state', v[5] or 'pending_first_attempt',
+            'public_state', 'rate_limited', 'last_capability_mismatch_at', now,
+            'last_transition_at', now, 'last_mutation_at', now)
+          redis.call('ZREM', eligible, eid)
           redis.call('ZADD', keys[2], now, eid)
         end
       end
     end
     if usable then
-      a.eid = eid
-      local k = {core = core, eligible = keys[1], lease_expiry = keys[3],
+      now = now or now_ms()
+      local a = {eid = eid, worker_id = args[1] or '', worker_instance_id = args[2] or '',
+        lane = args[3] or '', lease_id = args[5] or '', attempt_id = args[6] or '',
+        ttl = math.floor(ttl), renew_before = math.floor(renew_before), policy = policy,
+        attempt_timeout = attempt_timeout, deadline = false}
+      local k = {core = core, eligible = eligible, lease_expiry = keys[3],
         worker_leases = keys[4], active = keys[5], attempt_timeout = keys[6],
-        deadline = keys[7], attempts = 'ff:exec:' .. base .. ':attempts',
-        lease_current = 'ff:exec:' .. base .. ':lease:current',
-        lease_history = 'ff:exec:' .. base .. ':lease:history'}
-      local r
+        deadline = keys[7], attempts = base .. 'attempts', lease_current = base .. 'lease:current',
+        lease_history = base .. 'lease:history', attempt = false,
+        attempt_base = 'ff:attempt:' .. tag .. ':' .. eid .. ':'}
+      local lid, epoch, exp, aid, idx, atype
       if resumed then
-        k.attempt = H.attempt_key(core, eid, c.current_attempt_index or '')
+        local r = redis.call('HMGET', core, 'current_attempt_id', 'current_attempt_index')
+        c.current_attempt_id, c.current_attempt_index = r[1], r[2]
+        k.attempt = k.attempt_base .. (r[2] or '')
         a.attempt_timeout = 0
-        r = {claim_resumed_attempt(k, a, c, now)}
+        lid, epoch, exp, aid, idx, atype = claim_resumed_attempt(k, a, c, now)
       else
-        r = {claim_new_attempt(k, a, c, now)}
+        lid, epoch, exp, aid, idx, atype = claim_new_attempt(k, a, c, now)
       end
-      local reply = ok(eid, r[1], r[2], r[3], r[4], r[5], r[6], c.execution_kind or '',
-        c.namespace or '',
-        redis.call('GET', 'ff:exec:' .. base .. ':payload') or '')
-      for _, v in ipairs(redis.call('HGETALL', 'ff:exec:' .. base .. ':tags')) do
-        reply[#reply + 1] = v
-      end
+      local reply = {1, 'OK', eid, lid, epoch, exp, aid, idx, atype, v[10] or '', v[11] or '',
+        redis.call('GET', base .. 'payload') or ''}
+      local tags = redis.call('HGETALL', base .. 'tags')
+      for j = 1, #tags do reply[12 + j] = tags[j] end
       return reply
     end
   end
@@ -846,6 +868,29 @@ local function policy_required_caps(policy)
   local csv = table.concat(list, ',')
   if #csv > 4096 then return nil, err('invalid_capabilities', 'required:too_many_bytes') end
   return csv
+end
+
+-- Writes a new exec_core with one literal HSET, in the field order of H.state followed by
+-- the identity/bookkeeping fields (no table growth on the hot path); the varargs (e.g.
+-- 'required_capabilities', csv) go last.
+local function write_new_core(key, eid, ns, lane, kind, part, creator, priority, elig, reason,
+    detail, public, until_s, now, ...)
+  redis.call('HSET', key, 'lifecycle_phase', 'runnable', 'ownership_state', 'unowned',
+    'eligibility_state', elig, 'blocking_reason', reason, 'blocking_detail', detail,
+    'terminal_outcome', 'none', 'attempt_state', 'pending_first_attempt', 'public_state', public,
+    'execution_id', eid, 'namespace', ns, 'lane_id', lane, 'execution_kind', kind,
+    'partition_id', part, 'creator_identity', creator, 'priority', priority,
+    'delay_until', until_s, 'total_attempt_count', '0', 'current_attempt_index', '',
+    'current_attempt_id', '', 'current_lease_id', '', 'current_lease_epoch', '0',
+    'current_worker_id', '', 'current_worker_instance_id', '', 'current_lane', lane,
+    'retry_count', '0', 'replay_count', '0', 'lease_reclaim_count', '0', 'created_at', now,
+    'started_at', '', 'completed_at', '', 'last_transition_at', now, 'last_mutation_at', now,
+    'lease_acquired_at', '', 'lease_expires_at', '', 'lease_last_renewed_at', '',
+    'lease_renewal_deadline', '', 'lease_expired_at', '', 'lease_revoked_at', '',
+    'lease_revoke_reason', '', 'current_suspension_id', '', 'current_waitpoint_id', '',
+    'pending_retry_reason', '', 'pending_replay_reason', '', 'pending_replay_requested_by', '',
+    'pending_previous_attempt_index', '', 'progress_pct', '', 'progress_message', '',
+    'progress_updated_at', '', 'flow_id', '', ...)
 end
 
 ---------------------------------------------------------------------------
@@ -910,31 +955,19 @@ redis.register_function('ff_create_execution', function(keys, args)
 
   local now = now_ms()
   local delayed = delay_until ~= nil and delay_until > now
-  local f
+  local elig, reason, detail, public, until_s = 'eligible_now', 'waiting_for_worker', '', 'waiting', ''
   if delayed then
-    f = H.state('runnable', 'unowned', 'not_eligible_until_time', 'waiting_for_delay',
-      'delayed until ' .. args[9], 'none', 'pending_first_attempt', 'delayed')
-  else
-    f = H.state('runnable', 'unowned', 'eligible_now', 'waiting_for_worker', '', 'none',
-      'pending_first_attempt', 'waiting')
+    elig, reason, public, until_s = 'not_eligible_until_time', 'waiting_for_delay', 'delayed', args[9]
+    detail = 'delayed until ' .. args[9]
   end
-  H.push(f, 'execution_id', eid, 'namespace', args[2] or '', 'lane_id', lane,
-    'execution_kind', args[4] or '', 'partition_id', args[13] or '',
-    'creator_identity', args[6] or '', 'priority', priority,
-    'delay_until', delayed and args[9] or '',
-    'total_attempt_count', '0', 'current_attempt_index', '', 'current_attempt_id', '',
-    'current_lease_id', '', 'current_lease_epoch', '0', 'current_worker_id', '',
-    'current_worker_instance_id', '', 'current_lane', lane, 'retry_count', '0',
-    'replay_count', '0', 'lease_reclaim_count', '0', 'created_at', now, 'started_at', '',
-    'completed_at', '', 'last_transition_at', now, 'last_mutation_at', now,
-    'lease_acquired_at', '', 'lease_expires_at', '', 'lease_last_renewed_at', '',
-    'lease_renewal_deadline', '', 'lease_expired_at', '', 'lease_revoked_at', '',
-    'lease_revoke_reason', '', 'current_suspension_id', '', 'current_waitpoint_id', '',
-    'pending_retry_reason', '', 'pending_replay_reason', '', 'pending_replay_requested_by', '',
-    'pending_previous_attempt_index', '', 'progress_pct', '', 'progress_message', '',
-    'progress_updated_at', '', 'flow_id', '')
-  if required ~= '' then H.push(f, 'required_capabilities', required) end
-  redis.call('HSET', keys[1], unpack(f))
+  local ns, kind, part, creator = args[2] or '', args[4] or '', args[13] or '', args[6] or ''
+  if required ~= '' then
+    write_new_core(keys[1], eid, ns, lane, kind, part, creator, priority, elig, reason, detail,
+      public, until_s, now, 'required_capabilities', required)
+  else
+    write_new_core(keys[1], eid, ns, lane, kind, part, creator, priority, elig, reason, detail,
+      public, until_s, now)
+  end
   if (args[8] or '') ~= '' then redis.call('SET', keys[2], args[8]) end
   if policy_json ~= '' then redis.call('SET', keys[3], policy_json) end
   if tags and #tags > 0 then redis.call('HSET', keys[4], unpack(tags)) end
@@ -1513,8 +1546,7 @@ redis.register_function{
 --         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_renew_lease', function(keys, args)
-  local bad_keys = H.need_keys(keys, 4)
-  if bad_keys then return bad_keys end
+  if #keys < 4 then return H.need_keys(keys, 4) end
   local eid = args[1] or ''
   local ttl, e = arg_num(args[6], 'lease_ttl_ms')
   if e then return e end
@@ -1522,28 +1554,30 @@ redis.register_function('ff_renew_lease', function(keys, args)
   grace, e = arg_num(args[7], 'lease_history_grace_ms')
   if e then return e end
   ttl, grace = math.floor(ttl), math.floor(grace)
-  local c = hmget_map(keys[1], LEASE_FIELDS)
-  if not c.lifecycle_phase then return err('execution_not_found') end
+  local core = keys[1]
+  local v = redis.call('HMGET', core, 'lifecycle_phase', 'ownership_state', 'lease_revoked_at',
+    'lease_expires_at', 'current_attempt_index', 'current_attempt_id', 'current_lease_id',
+    'current_lease_epoch')
+  if not v[1] then return err('execution_not_found') end
   local lid, ep, aid
-  lid, ep, aid, e = resolve_fence(c, args[4], args[5], args[3], false)
+  lid, ep, aid = resolve_fence(nil, args[4], args[5], args[3], false)
   if not lid then return ep end
-  if c.lifecycle_phase ~= 'active' then return err_not_active(c) end
-  if c.ownership_state == 'lease_revoked' or H.set(c.lease_revoked_at) then
-    return err('lease_revoked')
-  end
+  -- the error paths need more fields (err_not_active, mark_expired): read them then
+  if v[1] ~= 'active' then return err_not_active(hmget_map(core, LEASE_FIELDS)) end
+  if v[2] == 'lease_revoked' or (v[3] and v[3] ~= '') then return err('lease_revoked') end
   local now = now_ms()
-  local exp = tonumber(c.lease_expires_at)
+  local exp = tonumber(v[4])
   if exp == nil or exp <= now then
-    mark_expired(keys[1], keys[3], eid, c, now)
+    mark_expired(core, keys[3], eid, hmget_map(core, LEASE_FIELDS), now)
     return err('lease_expired')
   end
-  if (c.current_attempt_index or '') ~= (args[2] or '') or (c.current_attempt_id or '') ~= aid
-    or (c.current_lease_id or '') ~= lid or (c.current_lease_epoch or '') ~= ep then
+  if (v[5] or '') ~= (args[2] or '') or (v[6] or '') ~= aid
+    or (v[7] or '') ~= lid or (v[8] or '') ~= ep then
     return err('stale_lease')
   end
   local new_exp = now + ttl
   local deadline = now + math.floor(ttl * 2 / 3)
-  redis.call('HSET', keys[1], 'lease_last_renewed_at', now, 'lease_renewal_deadline', deadline,
+  redis.call('HSET', core, 'lease_last_renewed_at', now, 'lease_renewal_deadline', deadline,
     'lease_expires_at', new_exp, 'last_mutation_at', now)
   redis.call('HSET', keys[2], 'last_renewed_at', now, 'renewal_deadline', deadline,
     'expires_at', new_exp)
@@ -1592,7 +1626,8 @@ end
 -- Fence resolution + full lease check for complete / fail / delay.
 -- Returns c (exec_core fields: LEASE_FIELDS + extra), now; or nil plus an error tuple.
 local function holder_check(core_key, hist_key, eid, lid, ep, aid, source, extra)
-  local c = hmget_map(core_key, LEASE_FIELDS, extra or {})
+  local c
+  if extra then c = hmget_map(core_key, LEASE_FIELDS, extra) else c = hmget_map(core_key, LEASE_FIELDS) end
   if not c.lifecycle_phase then return nil, err('execution_not_found') end
   local e
   lid, ep, aid = resolve_fence(c, lid, ep, aid, source == 'operator_override')
@@ -1627,29 +1662,58 @@ end
 --         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_complete_execution', function(keys, args)
-  local bad_keys = H.need_keys(keys, 12)
-  if bad_keys then return bad_keys end
-  local eid = args[1] or ''
-  local c, now = holder_check(keys[1], keys[7], eid, args[2], args[3], args[4], args[6])
-  if not c then return now end
+  if #keys < 12 then return H.need_keys(keys, 12) end
+  local eid, core = args[1] or '', keys[1]
+  -- Fast path: the fenced holder of a live lease (one HMGET of the fields the writes need).
+  -- Anything else (unfenced, another phase, revoked, expired, stale) takes the general
+  -- path below, which re-reads LEASE_FIELDS and checks in the specified order.
+  local v = redis.call('HMGET', core, 'lifecycle_phase', 'ownership_state', 'lease_expires_at',
+    'current_lease_id', 'current_lease_epoch', 'current_attempt_id', 'current_attempt_index',
+    'current_worker_instance_id', 'flow_id')
+  if not v[1] then return err('execution_not_found') end
+  local now, lid, ep, idx, wi, flow
+  local l, le, la = args[2], args[3], args[4]
+  if v[1] == 'active' and v[2] ~= 'lease_revoked' and l and l ~= '' and le and le ~= ''
+    and la and la ~= '' and l == v[4] and le == v[5] and la == v[6] then
+    now = now_ms()
+    local exp = tonumber(v[3])
+    if exp ~= nil and exp > now then
+      lid, ep, idx, wi, flow = v[4], v[5], v[7] or '', v[8], v[9]
+    end
+  end
+  if not lid then
+    local c
+    c, now = holder_check(core, keys[7], eid, l, le, la, args[6])
+    if not c then return now end
+    lid, ep, idx = c.current_lease_id or '', c.current_lease_epoch or '', c.current_attempt_index or ''
+    wi, flow = c.current_worker_instance_id, c.flow_id
+  end
   redis.call('HSET', keys[2], 'attempt_state', 'ended_success', 'ended_at', now)
   H.close_stream(keys[9], now, 'attempt_success', false)
-  if (args[5] or '') ~= '' then redis.call('SET', keys[10], args[5]) end
-  redis.call('HSET', keys[1], 'lifecycle_phase', 'terminal', 'ownership_state', 'unowned',
+  local result = args[5]
+  if result and result ~= '' then redis.call('SET', keys[10], result) end
+  redis.call('HSET', core, 'lifecycle_phase', 'terminal', 'ownership_state', 'unowned',
     'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
     'terminal_outcome', 'success', 'attempt_state', 'attempt_terminal', 'public_state', 'completed',
     'current_lease_id', '', 'current_worker_id', '', 'current_worker_instance_id', '',
     'lease_expires_at', '', 'lease_last_renewed_at', '', 'lease_renewal_deadline', '',
     'completed_at', now, 'lease_expired_at', '', 'lease_revoked_at', '', 'lease_revoke_reason', '',
     'last_transition_at', now, 'last_mutation_at', now)
-  H.release_lease(eid, keys[6], keys[3], keys[8], keys[4], holder_set(keys[1], c, keys[4]))
+  local wl = keys[4]
+  redis.call('DEL', keys[6])
+  redis.call('ZREM', keys[3], eid)
+  redis.call('ZREM', keys[8], eid)
+  redis.call('SREM', wl, eid)
+  if wi and wi ~= '' then
+    local held = 'ff:idx:' .. hash_tag(core) .. ':worker:' .. wi .. ':leases'
+    if held ~= wl then redis.call('SREM', held, eid) end
+  end
   redis.call('ZREM', keys[11], eid)
   redis.call('ZREM', keys[12], eid)
   redis.call('ZADD', keys[5], now, eid)
-  xadd_history(keys[7], 'event', 'released', 'lease_id', c.current_lease_id or '',
-    'lease_epoch', c.current_lease_epoch or '', 'attempt_index', c.current_attempt_index or '',
-    'reason', 'completed', 'ts', now)
-  H.publish_outcome(c.flow_id, eid, 'success')
+  redis.call('XADD', keys[7], 'MAXLEN', '~', '1000', '*', 'event', 'released', 'lease_id', lid,
+    'lease_epoch', ep, 'attempt_index', idx, 'reason', 'completed', 'ts', now)
+  if flow and flow ~= '' then H.publish_outcome(flow, eid, 'success') end
   return ok('completed')
 end)
 

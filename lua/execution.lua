@@ -33,6 +33,29 @@ local function policy_required_caps(policy)
   return csv
 end
 
+-- Writes a new exec_core with one literal HSET, in the field order of H.state followed by
+-- the identity/bookkeeping fields (no table growth on the hot path); the varargs (e.g.
+-- 'required_capabilities', csv) go last.
+local function write_new_core(key, eid, ns, lane, kind, part, creator, priority, elig, reason,
+    detail, public, until_s, now, ...)
+  redis.call('HSET', key, 'lifecycle_phase', 'runnable', 'ownership_state', 'unowned',
+    'eligibility_state', elig, 'blocking_reason', reason, 'blocking_detail', detail,
+    'terminal_outcome', 'none', 'attempt_state', 'pending_first_attempt', 'public_state', public,
+    'execution_id', eid, 'namespace', ns, 'lane_id', lane, 'execution_kind', kind,
+    'partition_id', part, 'creator_identity', creator, 'priority', priority,
+    'delay_until', until_s, 'total_attempt_count', '0', 'current_attempt_index', '',
+    'current_attempt_id', '', 'current_lease_id', '', 'current_lease_epoch', '0',
+    'current_worker_id', '', 'current_worker_instance_id', '', 'current_lane', lane,
+    'retry_count', '0', 'replay_count', '0', 'lease_reclaim_count', '0', 'created_at', now,
+    'started_at', '', 'completed_at', '', 'last_transition_at', now, 'last_mutation_at', now,
+    'lease_acquired_at', '', 'lease_expires_at', '', 'lease_last_renewed_at', '',
+    'lease_renewal_deadline', '', 'lease_expired_at', '', 'lease_revoked_at', '',
+    'lease_revoke_reason', '', 'current_suspension_id', '', 'current_waitpoint_id', '',
+    'pending_retry_reason', '', 'pending_replay_reason', '', 'pending_replay_requested_by', '',
+    'pending_previous_attempt_index', '', 'progress_pct', '', 'progress_message', '',
+    'progress_updated_at', '', 'flow_id', '', ...)
+end
+
 ---------------------------------------------------------------------------
 -- ff_create_execution
 --
@@ -95,31 +118,19 @@ redis.register_function('ff_create_execution', function(keys, args)
 
   local now = now_ms()
   local delayed = delay_until ~= nil and delay_until > now
-  local f
+  local elig, reason, detail, public, until_s = 'eligible_now', 'waiting_for_worker', '', 'waiting', ''
   if delayed then
-    f = H.state('runnable', 'unowned', 'not_eligible_until_time', 'waiting_for_delay',
-      'delayed until ' .. args[9], 'none', 'pending_first_attempt', 'delayed')
-  else
-    f = H.state('runnable', 'unowned', 'eligible_now', 'waiting_for_worker', '', 'none',
-      'pending_first_attempt', 'waiting')
+    elig, reason, public, until_s = 'not_eligible_until_time', 'waiting_for_delay', 'delayed', args[9]
+    detail = 'delayed until ' .. args[9]
   end
-  H.push(f, 'execution_id', eid, 'namespace', args[2] or '', 'lane_id', lane,
-    'execution_kind', args[4] or '', 'partition_id', args[13] or '',
-    'creator_identity', args[6] or '', 'priority', priority,
-    'delay_until', delayed and args[9] or '',
-    'total_attempt_count', '0', 'current_attempt_index', '', 'current_attempt_id', '',
-    'current_lease_id', '', 'current_lease_epoch', '0', 'current_worker_id', '',
-    'current_worker_instance_id', '', 'current_lane', lane, 'retry_count', '0',
-    'replay_count', '0', 'lease_reclaim_count', '0', 'created_at', now, 'started_at', '',
-    'completed_at', '', 'last_transition_at', now, 'last_mutation_at', now,
-    'lease_acquired_at', '', 'lease_expires_at', '', 'lease_last_renewed_at', '',
-    'lease_renewal_deadline', '', 'lease_expired_at', '', 'lease_revoked_at', '',
-    'lease_revoke_reason', '', 'current_suspension_id', '', 'current_waitpoint_id', '',
-    'pending_retry_reason', '', 'pending_replay_reason', '', 'pending_replay_requested_by', '',
-    'pending_previous_attempt_index', '', 'progress_pct', '', 'progress_message', '',
-    'progress_updated_at', '', 'flow_id', '')
-  if required ~= '' then H.push(f, 'required_capabilities', required) end
-  redis.call('HSET', keys[1], unpack(f))
+  local ns, kind, part, creator = args[2] or '', args[4] or '', args[13] or '', args[6] or ''
+  if required ~= '' then
+    write_new_core(keys[1], eid, ns, lane, kind, part, creator, priority, elig, reason, detail,
+      public, until_s, now, 'required_capabilities', required)
+  else
+    write_new_core(keys[1], eid, ns, lane, kind, part, creator, priority, elig, reason, detail,
+      public, until_s, now)
+  end
   if (args[8] or '') ~= '' then redis.call('SET', keys[2], args[8]) end
   if policy_json ~= '' then redis.call('SET', keys[3], policy_json) end
   if tags and #tags > 0 then redis.call('HSET', keys[4], unpack(tags)) end

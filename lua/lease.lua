@@ -16,8 +16,7 @@
 --         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_renew_lease', function(keys, args)
-  local bad_keys = H.need_keys(keys, 4)
-  if bad_keys then return bad_keys end
+  if #keys < 4 then return H.need_keys(keys, 4) end
   local eid = args[1] or ''
   local ttl, e = arg_num(args[6], 'lease_ttl_ms')
   if e then return e end
@@ -25,28 +24,30 @@ redis.register_function('ff_renew_lease', function(keys, args)
   grace, e = arg_num(args[7], 'lease_history_grace_ms')
   if e then return e end
   ttl, grace = math.floor(ttl), math.floor(grace)
-  local c = hmget_map(keys[1], LEASE_FIELDS)
-  if not c.lifecycle_phase then return err('execution_not_found') end
+  local core = keys[1]
+  local v = redis.call('HMGET', core, 'lifecycle_phase', 'ownership_state', 'lease_revoked_at',
+    'lease_expires_at', 'current_attempt_index', 'current_attempt_id', 'current_lease_id',
+    'current_lease_epoch')
+  if not v[1] then return err('execution_not_found') end
   local lid, ep, aid
-  lid, ep, aid, e = resolve_fence(c, args[4], args[5], args[3], false)
+  lid, ep, aid = resolve_fence(nil, args[4], args[5], args[3], false)
   if not lid then return ep end
-  if c.lifecycle_phase ~= 'active' then return err_not_active(c) end
-  if c.ownership_state == 'lease_revoked' or H.set(c.lease_revoked_at) then
-    return err('lease_revoked')
-  end
+  -- the error paths need more fields (err_not_active, mark_expired): read them then
+  if v[1] ~= 'active' then return err_not_active(hmget_map(core, LEASE_FIELDS)) end
+  if v[2] == 'lease_revoked' or (v[3] and v[3] ~= '') then return err('lease_revoked') end
   local now = now_ms()
-  local exp = tonumber(c.lease_expires_at)
+  local exp = tonumber(v[4])
   if exp == nil or exp <= now then
-    mark_expired(keys[1], keys[3], eid, c, now)
+    mark_expired(core, keys[3], eid, hmget_map(core, LEASE_FIELDS), now)
     return err('lease_expired')
   end
-  if (c.current_attempt_index or '') ~= (args[2] or '') or (c.current_attempt_id or '') ~= aid
-    or (c.current_lease_id or '') ~= lid or (c.current_lease_epoch or '') ~= ep then
+  if (v[5] or '') ~= (args[2] or '') or (v[6] or '') ~= aid
+    or (v[7] or '') ~= lid or (v[8] or '') ~= ep then
     return err('stale_lease')
   end
   local new_exp = now + ttl
   local deadline = now + math.floor(ttl * 2 / 3)
-  redis.call('HSET', keys[1], 'lease_last_renewed_at', now, 'lease_renewal_deadline', deadline,
+  redis.call('HSET', core, 'lease_last_renewed_at', now, 'lease_renewal_deadline', deadline,
     'lease_expires_at', new_exp, 'last_mutation_at', now)
   redis.call('HSET', keys[2], 'last_renewed_at', now, 'renewal_deadline', deadline,
     'expires_at', new_exp)
@@ -95,7 +96,8 @@ end
 -- Fence resolution + full lease check for complete / fail / delay.
 -- Returns c (exec_core fields: LEASE_FIELDS + extra), now; or nil plus an error tuple.
 local function holder_check(core_key, hist_key, eid, lid, ep, aid, source, extra)
-  local c = hmget_map(core_key, LEASE_FIELDS, extra or {})
+  local c
+  if extra then c = hmget_map(core_key, LEASE_FIELDS, extra) else c = hmget_map(core_key, LEASE_FIELDS) end
   if not c.lifecycle_phase then return nil, err('execution_not_found') end
   local e
   lid, ep, aid = resolve_fence(c, lid, ep, aid, source == 'operator_override')
@@ -130,29 +132,58 @@ end
 --         execution_not_active, lease_revoked, lease_expired, stale_lease
 ---------------------------------------------------------------------------
 redis.register_function('ff_complete_execution', function(keys, args)
-  local bad_keys = H.need_keys(keys, 12)
-  if bad_keys then return bad_keys end
-  local eid = args[1] or ''
-  local c, now = holder_check(keys[1], keys[7], eid, args[2], args[3], args[4], args[6])
-  if not c then return now end
+  if #keys < 12 then return H.need_keys(keys, 12) end
+  local eid, core = args[1] or '', keys[1]
+  -- Fast path: the fenced holder of a live lease (one HMGET of the fields the writes need).
+  -- Anything else (unfenced, another phase, revoked, expired, stale) takes the general
+  -- path below, which re-reads LEASE_FIELDS and checks in the specified order.
+  local v = redis.call('HMGET', core, 'lifecycle_phase', 'ownership_state', 'lease_expires_at',
+    'current_lease_id', 'current_lease_epoch', 'current_attempt_id', 'current_attempt_index',
+    'current_worker_instance_id', 'flow_id')
+  if not v[1] then return err('execution_not_found') end
+  local now, lid, ep, idx, wi, flow
+  local l, le, la = args[2], args[3], args[4]
+  if v[1] == 'active' and v[2] ~= 'lease_revoked' and l and l ~= '' and le and le ~= ''
+    and la and la ~= '' and l == v[4] and le == v[5] and la == v[6] then
+    now = now_ms()
+    local exp = tonumber(v[3])
+    if exp ~= nil and exp > now then
+      lid, ep, idx, wi, flow = v[4], v[5], v[7] or '', v[8], v[9]
+    end
+  end
+  if not lid then
+    local c
+    c, now = holder_check(core, keys[7], eid, l, le, la, args[6])
+    if not c then return now end
+    lid, ep, idx = c.current_lease_id or '', c.current_lease_epoch or '', c.current_attempt_index or ''
+    wi, flow = c.current_worker_instance_id, c.flow_id
+  end
   redis.call('HSET', keys[2], 'attempt_state', 'ended_success', 'ended_at', now)
   H.close_stream(keys[9], now, 'attempt_success', false)
-  if (args[5] or '') ~= '' then redis.call('SET', keys[10], args[5]) end
-  redis.call('HSET', keys[1], 'lifecycle_phase', 'terminal', 'ownership_state', 'unowned',
+  local result = args[5]
+  if result and result ~= '' then redis.call('SET', keys[10], result) end
+  redis.call('HSET', core, 'lifecycle_phase', 'terminal', 'ownership_state', 'unowned',
     'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
     'terminal_outcome', 'success', 'attempt_state', 'attempt_terminal', 'public_state', 'completed',
     'current_lease_id', '', 'current_worker_id', '', 'current_worker_instance_id', '',
     'lease_expires_at', '', 'lease_last_renewed_at', '', 'lease_renewal_deadline', '',
     'completed_at', now, 'lease_expired_at', '', 'lease_revoked_at', '', 'lease_revoke_reason', '',
     'last_transition_at', now, 'last_mutation_at', now)
-  H.release_lease(eid, keys[6], keys[3], keys[8], keys[4], holder_set(keys[1], c, keys[4]))
+  local wl = keys[4]
+  redis.call('DEL', keys[6])
+  redis.call('ZREM', keys[3], eid)
+  redis.call('ZREM', keys[8], eid)
+  redis.call('SREM', wl, eid)
+  if wi and wi ~= '' then
+    local held = 'ff:idx:' .. hash_tag(core) .. ':worker:' .. wi .. ':leases'
+    if held ~= wl then redis.call('SREM', held, eid) end
+  end
   redis.call('ZREM', keys[11], eid)
   redis.call('ZREM', keys[12], eid)
   redis.call('ZADD', keys[5], now, eid)
-  xadd_history(keys[7], 'event', 'released', 'lease_id', c.current_lease_id or '',
-    'lease_epoch', c.current_lease_epoch or '', 'attempt_index', c.current_attempt_index or '',
-    'reason', 'completed', 'ts', now)
-  H.publish_outcome(c.flow_id, eid, 'success')
+  redis.call('XADD', keys[7], 'MAXLEN', '~', '1000', '*', 'event', 'released', 'lease_id', lid,
+    'lease_epoch', ep, 'attempt_index', idx, 'reason', 'completed', 'ts', now)
+  if flow and flow ~= '' then H.publish_outcome(flow, eid, 'success') end
   return ok('completed')
 end)
 
