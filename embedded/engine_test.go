@@ -331,3 +331,29 @@ func TestStartTCP(t *testing.T) {
 		t.Errorf("FCALL over TCP = %q, %v", got, err)
 	}
 }
+
+// Close returns even while a client waits in a blocking command.
+func TestCloseWithBlockedClient(t *testing.T) {
+	s, err := embedded.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := valkey.NewClient(s.ClientOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Do(context.Background(), c.B().Blpop().Key("never").Timeout(0).Build()).Error()
+	}()
+	// A round trip on another connection gives the BLPOP time to reach the
+	// server; Close must return whether or not it is blocked there yet.
+	if err := do(t, c, "PING").Error(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := <-done; err == nil {
+		t.Error("BLPOP returned no error after Close")
+	}
+}

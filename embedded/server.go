@@ -198,8 +198,9 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.connMu.Unlock()
-	s.wg.Wait()
+	// Closing miniredis also wakes commands blocked in it (BLPOP ...).
 	s.mr.Close()
+	s.wg.Wait()
 	s.mu.Lock()
 	for _, l := range s.libs {
 		l.close()
