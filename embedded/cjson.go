@@ -91,7 +91,7 @@ func cjsonEncode(L *lua.LState, b *strings.Builder, v lua.LValue, null *lua.LUse
 			case lua.LNumber:
 				jsonQuote(b, formatNumber14(float64(k)))
 			default:
-				L.RaiseError("Cannot serialise table: table key must be a number or string")
+				L.RaiseError("Cannot serialise %s: table key must be a number or string", k.Type().String())
 			}
 			b.WriteByte(':')
 			cjsonEncode(L, b, val, null, depth)

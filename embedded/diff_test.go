@@ -176,6 +176,23 @@ var diffCases = []diffCase{
 	{name: "setresp 3 hgetall", keys: []string{"{k}"}, body: "redis.call('hset', keys[1], 'f', 'v') redis.setresp(3) return redis.call('hgetall', keys[1])"},
 	{name: "setresp 3 nil", keys: []string{"{k}"}, body: "redis.setresp(3) local r = redis.call('get', keys[1]) return type(r)"},
 
+	{name: "acl_check_cmd", body: "return {tostring(redis.acl_check_cmd('set', 'k', 'v')), tostring(redis.acl_check_cmd('GET', 'k'))}"},
+	{name: "acl_check_cmd unknown", body: "return redis.acl_check_cmd('nosuchcmd')"},
+	{name: "set_repl", body: "redis.set_repl(redis.REPL_ALL) return 1"},
+	{name: "set_repl bad", body: "redis.set_repl(7)"},
+	{name: "xpcall handler", body: "local ok, e = xpcall(function() error('x') end, function(e) return 'handled: ' .. e end) return {tostring(ok), e}"},
+	{name: "pcall returns values", body: "return {pcall(function() return 1, 2 end)}"},
+	{name: "error object through pcall", body: "local ok, e = pcall(error, {code = 7}) return {tostring(ok), e.code}"},
+	{name: "format g", body: "return string.format('%g|%g|%g|%.3g|%e|%5.1f|%i|%o|%X|%c', 1e20, 0.0001, 1e6, 3.14159, 12345.678, 3.14159, 42, 8, 255, 65)"},
+	{name: "cjson encode control chars", body: "return cjson.encode('\\127\\0\\31 é')"},
+	{name: "cjson encode nested empty", body: "return cjson.encode({{}, {a = {}}})"},
+	{name: "cjson decode big integer", body: "return tostring(cjson.decode('12345678901234567890'))"},
+	{name: "cjson decode duplicate keys", body: "return cjson.decode('{\"a\":1,\"a\":2}').a"},
+	{name: "cjson decode escapes", body: "return cjson.decode('\"a\\\\b\\/c\\td\\n\"')"},
+	{name: "cjson encode integer keys", body: "return cjson.encode({[2] = 'b', [1] = 'a'})"},
+	{name: "cjson encode bad key", body: "return cjson.encode({[true] = 1})"},
+	{name: "tostring basics", body: "return {tostring(nil), tostring(true), tostring(false), tostring('s'), type(tostring({}))}"},
+
 	// no-writes.
 	{name: "no-writes blocks writes", flags: "'no-writes'", keys: []string{"{k}"}, body: "return redis.call('set', keys[1], 1)"},
 	{name: "no-writes pcall", flags: "'no-writes'", keys: []string{"{k}"}, body: "return redis.pcall('set', keys[1], 1)"},
