@@ -357,3 +357,18 @@ func TestCloseWithBlockedClient(t *testing.T) {
 		t.Error("BLPOP returned no error after Close")
 	}
 }
+
+// SELECT inside a function lasts for that call only.
+func TestSelectInsideFunction(t *testing.T) {
+	_, c := start(t)
+	load(t, c, "#!lua name=sel\nredis.register_function('f', function(keys) redis.call('SELECT', 1) redis.call('SET', keys[1], 'db1') end)\nredis.register_function('g', function(keys) return redis.call('GET', keys[1]) end)")
+	if err := do(t, c, "FCALL", "f", "1", "k").Error(); err != nil && !valkey.IsValkeyNil(err) {
+		t.Fatal(err)
+	}
+	if err := do(t, c, "FCALL", "g", "1", "k").Error(); !valkey.IsValkeyNil(err) {
+		t.Errorf("GET k on db 0 after a function selected db 1: %v, want nil", err)
+	}
+	if n, _ := do(t, c, "EXISTS", "k").AsInt64(); n != 0 {
+		t.Errorf("key written to db 0")
+	}
+}

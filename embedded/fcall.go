@@ -20,9 +20,14 @@ type runState struct {
 	readOnly bool // no-writes: write commands fail
 	resp3    bool // redis.setresp(3) was called
 	db       int
-	peer     *server.Peer // nested client for redis.call, made per FCALL
+	peer     *server.Peer // nested client for redis.call (from peers)
 	buf      bytes.Buffer
 	w        *bufio.Writer
+	args     []string // scratch for redis.call arguments
+	// peers caches one nested client per database; a call that runs SELECT
+	// leaves its client on another database, so it is dropped (selected).
+	peers    map[int]*server.Peer
+	selected bool
 	// callErr is the last error text redis.call raised; a string error equal
 	// to it already carries its error code and gets no "ERR " prefix.
 	callErr string
@@ -95,7 +100,8 @@ func (s *Server) runFunction(f *function, db int, keys, argv []string) reply {
 	L := f.lib.env.L
 	s.run.fn, s.run.readOnly, s.run.resp3, s.run.db = f, f.noWrites, false, db
 	s.run.peer, s.run.callErr = nil, ""
-	defer func() { s.run.fn, s.run.peer = nil, nil }()
+	defer s.endNested()
+	defer func() { s.run.fn = nil }()
 
 	kt := L.CreateTable(len(keys), 0)
 	for i, k := range keys {
@@ -189,11 +195,18 @@ func (s *Server) dispatchNested(args []string) reply {
 		r.w = bufio.NewWriterSize(&r.buf, 4096)
 	}
 	if r.peer == nil {
-		r.peer = server.NewPeer(r.w)
-		if r.db != 0 {
-			s.srv.Dispatch(r.peer, []string{"SELECT", strconv.Itoa(r.db)})
-			r.w.Flush()
-			r.buf.Reset()
+		r.peer = r.peers[r.db]
+		if r.peer == nil {
+			r.peer = server.NewPeer(r.w)
+			if r.db != 0 {
+				s.srv.Dispatch(r.peer, []string{"SELECT", strconv.Itoa(r.db)})
+				r.w.Flush()
+				r.buf.Reset()
+			}
+			if r.peers == nil {
+				r.peers = map[int]*server.Peer{}
+			}
+			r.peers[r.db] = r.peer
 		}
 	}
 	r.peer.Resp3 = r.resp3
@@ -205,6 +218,17 @@ func (s *Server) dispatchNested(args []string) reply {
 		return reply{kind: kindError, str: "ERR embedded: unreadable reply: " + err.Error()}
 	}
 	return rep
+}
+
+// endNested ends a run of nested commands; a client moved by SELECT is not
+// reused.
+func (s *Server) endNested() {
+	r := &s.run
+	if r.selected {
+		delete(r.peers, r.db)
+		r.selected = false
+	}
+	r.peer = nil
 }
 
 // luaCall is redis.call (raise) and redis.pcall.
@@ -227,7 +251,12 @@ func (s *Server) luaCall(L *lua.LState, raiseErr bool) int {
 	if top == 0 {
 		return fail("ERR Please specify at least one argument for this call")
 	}
-	args := make([]string, top)
+	// miniredis does not keep the slice (blocking commands, which would
+	// queue it, are refused below), so one scratch slice serves every call.
+	if cap(s.run.args) < top {
+		s.run.args = make([]string, top)
+	}
+	args := s.run.args[:top]
 	for i := range top {
 		switch v := L.Get(i + 1).(type) {
 		case lua.LString:
@@ -249,7 +278,11 @@ func (s *Server) luaCall(L *lua.LState, raiseErr bool) int {
 	case s.run.readOnly && writeCommands[name]:
 		return fail("ERR Write commands are not allowed from read-only scripts.")
 	}
+	if name == "SELECT" || name == "SWAPDB" {
+		s.run.selected = true
+	}
 	rep := s.dispatchNested(args)
+	clear(args)
 	if rep.kind == kindError {
 		msg := rep.str
 		if strings.HasPrefix(msg, "ERR wrong number of arguments for ") {

@@ -60,9 +60,15 @@ func (c *memConn) Read(p []byte) (int, error) {
 		b.cond.Wait()
 	}
 	n := copy(p, b.data)
-	b.data = b.data[n:]
-	if len(b.data) == 0 {
-		b.data = b.data[:0:0] // let a large buffer go
+	if n == len(b.data) {
+		// Reuse the buffer, unless one burst made it large.
+		if cap(b.data) > 64<<10 {
+			b.data = nil
+		} else {
+			b.data = b.data[:0]
+		}
+	} else {
+		b.data = b.data[n:]
 	}
 	return n, nil
 }

@@ -21,7 +21,7 @@ const (
 
 // readCommand reads one request: a RESP array of bulk strings, or an inline
 // command line (what valkey-cli and telnet send).
-func readCommand(r *bufio.Reader) ([]string, error) {
+func readCommand(r *bufio.Reader, scratch *[]byte) ([]string, error) {
 	line, err := readLine(r)
 	if err != nil {
 		return nil, err
@@ -52,7 +52,10 @@ func readCommand(r *bufio.Reader) ([]string, error) {
 		if err != nil || size < 0 || size > maxBulkLen {
 			return nil, protocolError("invalid bulk length")
 		}
-		buf := make([]byte, size+2)
+		if cap(*scratch) < size+2 {
+			*scratch = make([]byte, size+2)
+		}
+		buf := (*scratch)[:size+2]
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return nil, err
 		}

@@ -320,8 +320,12 @@ func (s *Server) serveConn(nc net.Conn) {
 	r := bufio.NewReaderSize(nc, 16<<10)
 	w := bufio.NewWriterSize(nc, 16<<10)
 	c := &conn{peer: server.NewPeer(w)}
+	var scratch []byte
 	for {
-		args, err := readCommand(r)
+		args, err := readCommand(r, &scratch)
+		if cap(scratch) > 1<<20 {
+			scratch = nil // do not keep a huge argument's buffer
+		}
 		if err != nil {
 			var pe protocolError
 			if errors.As(err, &pe) {
@@ -432,7 +436,7 @@ func (s *Server) dump(c *conn, args []string) {
 		return
 	}
 	s.run.peer, s.run.db, s.run.resp3 = nil, c.db, false
-	defer func() { s.run.peer = nil }()
+	defer s.endNested()
 	key := args[0]
 	typ := s.dispatchNested([]string{"TYPE", key}).str
 	var r reply
@@ -508,7 +512,7 @@ func (s *Server) restore(c *conn, args []string) {
 		return
 	}
 	s.run.peer, s.run.db, s.run.resp3 = nil, c.db, false
-	defer func() { s.run.peer = nil }()
+	defer s.endNested()
 	if !replace && s.dispatchNested([]string{"EXISTS", key}).num == 1 {
 		c.peer.WriteError("BUSYKEY Target key name already exists.")
 		return
