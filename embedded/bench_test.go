@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/ffgo/embedded"
+	"github.com/flowfabric/ffgo/ffscripts"
 	"github.com/valkey-io/valkey-go"
 )
 
@@ -113,3 +114,14 @@ func BenchmarkFCALL(b *testing.B) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkLoadFlowFabric is FUNCTION LOAD REPLACE of the whole FlowFabric
+// library (compiled once per process, then taken from the proto cache).
+func BenchmarkLoadFlowFabric(b *testing.B) {
+	_, c := start(b)
+	for b.Loop() {
+		if err := c.Do(context.Background(), c.B().FunctionLoad().Replace().FunctionCode(ffscripts.Source()).Build()).Error(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/alicebob/miniredis/v2/server"
 	lua "github.com/yuin/gopher-lua"
@@ -282,9 +283,38 @@ func (s *Server) loadLibrary(code string, replace bool) (string, string) {
 	return name, ""
 }
 
+// protoCache keeps compiled library bodies by source: tests start many
+// servers that load the same library, and a FunctionProto is read-only, so
+// states can share it.
+var protoCache = struct {
+	sync.Mutex
+	m map[string]*lua.FunctionProto
+}{m: map[string]*lua.FunctionProto{}}
+
+const protoCacheMax = 64
+
 // compileLibrary parses Lua 5.1 source; goto and labels (5.2) are rejected
 // with the message Lua 5.1 itself gives.
 func compileLibrary(code string) (*lua.FunctionProto, string) {
+	protoCache.Lock()
+	p, ok := protoCache.m[code]
+	protoCache.Unlock()
+	if ok {
+		return p, ""
+	}
+	p, msg := compileLibraryUncached(code)
+	if msg == "" {
+		protoCache.Lock()
+		if len(protoCache.m) >= protoCacheMax {
+			clear(protoCache.m)
+		}
+		protoCache.m[code] = p
+		protoCache.Unlock()
+	}
+	return p, msg
+}
+
+func compileLibraryUncached(code string) (*lua.FunctionProto, string) {
 	chunk, err := parse.Parse(strings.NewReader(code), chunkName)
 	if err != nil {
 		return nil, err.Error()
