@@ -372,3 +372,30 @@ func TestSelectInsideFunction(t *testing.T) {
 		t.Errorf("key written to db 0")
 	}
 }
+
+// Servers share compiled library bodies; running them side by side is safe.
+func TestServersShareCompiledLibrary(t *testing.T) {
+	var clients []valkey.Client
+	for range 3 {
+		_, c := start(t)
+		clients = append(clients, c)
+	}
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ffscripts.Load(context.Background(), c); err != nil {
+				t.Error(err)
+				return
+			}
+			for range 20 {
+				if _, err := ffscripts.New(c).Version(context.Background(), ffscripts.VersionKeys{}, ffscripts.VersionArgs{}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
