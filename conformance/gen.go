@@ -25,6 +25,7 @@ type gen struct {
 }
 
 type gexec struct {
+	phase  string // as the reference's replies tell: waiting, active, suspended, delayed, blocked, done
 	id     string
 	k      keyspace.Exec
 	p      keyspace.Partition
@@ -104,8 +105,14 @@ func (g *gen) next() op {
 	if len(g.execs) == 0 || (len(g.execs) < 6 && g.pick(6) == 0) {
 		return g.create()
 	}
-	// Favour the newest executions, so sequences reach deep states.
+	// Favour the newest executions, so sequences reach deep states, and mostly pick a
+	// call that fits the execution's phase.
 	x := g.execs[len(g.execs)-1-min(g.pick(3), len(g.execs)-1)]
+	if g.pick(4) != 0 {
+		if menu := g.menu(x); len(menu) > 0 {
+			return menu[g.pick(len(menu))](x)
+		}
+	}
 	switch r := g.pick(100); {
 	case r < 4:
 		return op{desc: "advance the clock", sleep: time.Duration(3+g.pick(30)) * time.Millisecond}
@@ -156,6 +163,36 @@ func (g *gen) next() op {
 	}
 }
 
+// menu lists the calls that fit x's phase (repeats weigh).
+func (g *gen) menu(x *gexec) []func(*gexec) op {
+	advance := func(*gexec) op {
+		return op{desc: "advance the clock", sleep: time.Duration(3+g.pick(30)) * time.Millisecond}
+	}
+	switch x.phase {
+	case "waiting":
+		return []func(*gexec) op{g.claim, g.claim, g.claim, g.claimResumed, func(*gexec) op { return g.claimNext() }, g.block, g.cancel}
+	case "active":
+		return []func(*gexec) op{g.renew, g.complete, g.fail, g.fail, g.delay, g.suspend, g.suspend, g.suspend,
+			g.createPending, g.mark, g.revoke, g.reclaim, g.cancel, advance}
+	case "suspended":
+		return []func(*gexec) op{g.deliver, g.deliver, g.deliver, g.deliver, g.resume, g.expireSuspension, g.buffer, g.cancel, advance}
+	case "delayed":
+		return []func(*gexec) op{g.promote, g.promote, advance, g.cancel}
+	case "blocked":
+		return []func(*gexec) op{g.unblock, g.grant, g.cancel}
+	}
+	return nil
+}
+
+// to returns a seen callback that moves x to phase when the reference call succeeded.
+func to[R any](x *gexec, phase string) func(R, error) {
+	return func(_ R, err error) {
+		if err == nil {
+			x.phase = phase
+		}
+	}
+}
+
 func (g *gen) create() op {
 	p := g.parts[g.pick(len(g.parts))]
 	u := uuid.MustParse(newRandUUID(g.rng))
@@ -179,7 +216,11 @@ func (g *gen) create() op {
 			SchedulingZset: sched, IdempotencyKey: p.Noop(), ExecutionDeadline: p.ExecutionDeadline(), AllExecutions: p.AllExecutions()},
 		ffscripts.CreateExecutionArgs{ExecutionID: x.id, Namespace: "ns", LaneID: g.lane, ExecutionKind: "k", Priority: prio,
 			CreatorIdentity: "gen", PolicyJSON: policy, InputPayload: []byte("in"), DelayUntil: delay, TagsJSON: `{"a.b":"c"}`,
-			PartitionID: strconv.Itoa(int(p))}, nil)
+			PartitionID: strconv.Itoa(int(p))}, func(r ffscripts.CreateExecutionReply, err error) {
+			if err == nil {
+				x.phase = map[string]string{"waiting": "waiting", "delayed": "delayed"}[r.PublicState]
+			}
+		})
 }
 
 func (g *gen) grant(x *gexec) op { return g.grantTo(x, g.worker()) }
@@ -235,6 +276,7 @@ func (g *gen) claimBy(x *gexec, w gworker) op {
 			if err == nil {
 				l.Epoch, l.Index = strconv.FormatInt(r.LeaseEpoch, 10), r.AttemptIndex
 				x.leases = append(x.leases, l)
+				x.phase = "active"
 			}
 		})
 }
@@ -263,6 +305,7 @@ func (g *gen) claimResumedBy(x *gexec, w gworker) op {
 			if err == nil {
 				l.Epoch, l.Index, l.AttemptID = strconv.FormatInt(r.LeaseEpoch, 10), r.AttemptIndex, r.AttemptID
 				x.leases = append(x.leases, l)
+				x.phase = "active"
 			}
 		})
 }
@@ -286,6 +329,7 @@ func (g *gen) claimNext() op {
 				if x.id == r.ExecutionID {
 					l.Epoch, l.Index = strconv.FormatInt(r.LeaseEpoch, 10), r.AttemptIndex
 					x.leases = append(x.leases, l)
+					x.phase = "active"
 				}
 			}
 		})
@@ -318,7 +362,7 @@ func (g *gen) complete(x *gexec) op {
 			LeaseHistory: x.k.LeaseHistory(), LaneActive: x.p.LaneActive(g.lane), StreamMeta: x.k.StreamMeta(i),
 			Result: x.k.Result(), AttemptTimeout: x.p.AttemptTimeout(), ExecutionDeadline: x.p.ExecutionDeadline()},
 		ffscripts.CompleteExecutionArgs{ExecutionID: x.id, LeaseID: l.LeaseID, LeaseEpoch: l.Epoch, AttemptID: l.AttemptID,
-			ResultPayload: []byte("out"), Source: g.optSource()}, nil)
+			ResultPayload: []byte("out"), Source: g.optSource()}, to[ffscripts.CompleteExecutionReply](x, "done"))
 }
 
 func (g *gen) fail(x *gexec) op {
@@ -332,7 +376,11 @@ func (g *gen) fail(x *gexec) op {
 			LeaseCurrent: x.k.LeaseCurrent(), LeaseHistory: x.k.LeaseHistory(), LaneActive: x.p.LaneActive(g.lane),
 			StreamMeta: x.k.StreamMeta(i), AttemptTimeout: x.p.AttemptTimeout(), ExecutionDeadline: x.p.ExecutionDeadline()},
 		ffscripts.FailExecutionArgs{ExecutionID: x.id, LeaseID: l.LeaseID, LeaseEpoch: l.Epoch, AttemptID: l.AttemptID,
-			FailureReason: "boom", FailureCategory: "gen", RetryPolicyJSON: policy}, nil)
+			FailureReason: "boom", FailureCategory: "gen", RetryPolicyJSON: policy}, func(r ffscripts.FailExecutionReply, err error) {
+			if err == nil {
+				x.phase = map[string]string{"retry_scheduled": "delayed"}[r.Result]
+			}
+		})
 }
 
 func (g *gen) delay(x *gexec) op {
@@ -343,14 +391,18 @@ func (g *gen) delay(x *gexec) op {
 		ffscripts.DelayExecutionKeys{ExecCore: x.k.Core(), AttemptHash: x.k.Attempt(i), LeaseCurrent: x.k.LeaseCurrent(),
 			LeaseHistory: x.k.LeaseHistory(), LeaseExpiry: x.p.LeaseExpiry(), WorkerLeases: x.p.WorkerLeases(l.Inst),
 			LaneActive: x.p.LaneActive(g.lane), LaneDelayed: x.p.LaneDelayed(g.lane), AttemptTimeout: x.p.AttemptTimeout()},
-		ffscripts.DelayExecutionArgs{ExecutionID: x.id, LeaseID: l.LeaseID, LeaseEpoch: l.Epoch, AttemptID: l.AttemptID, DelayUntil: until}, nil)
+		ffscripts.DelayExecutionArgs{ExecutionID: x.id, LeaseID: l.LeaseID, LeaseEpoch: l.Epoch, AttemptID: l.AttemptID, DelayUntil: until}, to[ffscripts.DelayExecutionReply](x, "delayed"))
 }
 
 func (g *gen) promote(x *gexec) op {
 	now := g.at(0, 0, 100, 4_000_000)
 	return mk("promote "+x.id, ffscripts.FnPromoteDelayed, ffscripts.PromoteDelayedCmd, ffscripts.ParsePromoteDelayed,
 		ffscripts.PromoteDelayedKeys{ExecCore: x.k.Core(), LaneDelayed: x.p.LaneDelayed(g.lane), LaneEligible: x.p.LaneEligible(g.lane)},
-		ffscripts.PromoteDelayedArgs{ExecutionID: x.id, NowMs: now}, nil)
+		ffscripts.PromoteDelayedArgs{ExecutionID: x.id, NowMs: now}, func(r ffscripts.PromoteDelayedReply, err error) {
+			if err == nil && r.Result == "promoted" {
+				x.phase = "waiting"
+			}
+		})
 }
 
 func (g *gen) block(x *gexec) op {
@@ -358,13 +410,13 @@ func (g *gen) block(x *gexec) op {
 	return mk("block "+x.id+" "+reason, ffscripts.FnBlockExecutionForAdmission, ffscripts.BlockExecutionForAdmissionCmd,
 		ffscripts.ParseBlockExecutionForAdmission,
 		ffscripts.BlockExecutionForAdmissionKeys{ExecCore: x.k.Core(), LaneEligible: x.p.LaneEligible(g.lane), BlockedZset: x.p.LaneBlockedRoute(g.lane)},
-		ffscripts.BlockExecutionForAdmissionArgs{ExecutionID: x.id, BlockingReason: reason, BlockingDetail: "gen", NowMs: g.now}, nil)
+		ffscripts.BlockExecutionForAdmissionArgs{ExecutionID: x.id, BlockingReason: reason, BlockingDetail: "gen", NowMs: g.now}, to[ffscripts.BlockExecutionForAdmissionReply](x, "blocked"))
 }
 
 func (g *gen) unblock(x *gexec) op {
 	return mk("unblock "+x.id, ffscripts.FnUnblockExecution, ffscripts.UnblockExecutionCmd, ffscripts.ParseUnblockExecution,
 		ffscripts.UnblockExecutionKeys{ExecCore: x.k.Core(), BlockedZset: x.p.LaneBlockedRoute(g.lane), LaneEligible: x.p.LaneEligible(g.lane)},
-		ffscripts.UnblockExecutionArgs{ExecutionID: x.id, NowMs: g.now + 1, ExpectedBlockingReason: g.oneOf("", "waiting_for_capable_worker")}, nil)
+		ffscripts.UnblockExecutionArgs{ExecutionID: x.id, NowMs: g.now + 1, ExpectedBlockingReason: g.oneOf("", "waiting_for_capable_worker")}, to[ffscripts.UnblockExecutionReply](x, "waiting"))
 }
 
 func (g *gen) cancel(x *gexec) op {
@@ -382,7 +434,8 @@ func (g *gen) cancel(x *gexec) op {
 			BlockedDependencies: x.p.LaneBlockedDependencies(g.lane), BlockedBudget: x.p.LaneBlockedBudget(g.lane),
 			BlockedQuota: x.p.LaneBlockedQuota(g.lane), BlockedRoute: x.p.LaneBlockedRoute(g.lane),
 			BlockedOperator: x.p.LaneBlockedOperator(g.lane)},
-		ffscripts.CancelExecutionArgs{ExecutionID: x.id, Reason: "gen", Source: src, LeaseID: l.LeaseID, LeaseEpoch: l.Epoch}, nil)
+		ffscripts.CancelExecutionArgs{ExecutionID: x.id, Reason: "gen", Source: src, LeaseID: l.LeaseID, LeaseEpoch: l.Epoch},
+		to[ffscripts.CancelExecutionReply](x, "done"))
 }
 
 func (g *gen) mark(x *gexec) op {
@@ -487,6 +540,9 @@ func (g *gen) suspend(x *gexec) op {
 				wp.key, wp.token = r.WaitpointKey, r.WaitpointToken
 				x.wps = append(x.wps, wp)
 			}
+			if err == nil && r.Status == "OK" {
+				x.phase = "suspended"
+			}
 		})
 }
 
@@ -524,7 +580,14 @@ func (g *gen) deliver(x *gexec) op {
 			SignalPayload: x.p.SignalPayload(sig), Idempotency: idem, WaitpointHash: x.p.Waitpoint(wp.id),
 			SuspensionCurrent: x.k.SuspensionCurrent(), LaneEligible: x.p.LaneEligible(g.lane), LaneSuspended: x.p.LaneSuspended(g.lane),
 			LaneDelayed: x.p.LaneDelayed(g.lane), SuspensionTimeout: x.p.SuspensionTimeout(), HMACSecrets: x.p.HMACSecrets(),
-			SignalDeliveryFeed: x.p.SignalDelivery()}, a, nil)
+			SignalDeliveryFeed: x.p.SignalDelivery()}, a, func(r ffscripts.DeliverSignalReply, err error) {
+			if err == nil && r.Effect == "resume_condition_satisfied" {
+				x.phase = "waiting"
+				if a.ResumeDelayMs != nil && *a.ResumeDelayMs > 0 {
+					x.phase = "delayed"
+				}
+			}
+		})
 }
 
 func (g *gen) buffer(x *gexec) op {
@@ -549,7 +612,12 @@ func (g *gen) resume(x *gexec) op {
 		ffscripts.ResumeExecutionKeys{ExecCore: x.k.Core(), SuspensionCurrent: x.k.SuspensionCurrent(), WaitpointHash: x.p.Waitpoint(wp.id),
 			WaitpointSignals: x.p.WaitpointSignals(wp.id), SuspensionTimeout: x.p.SuspensionTimeout(),
 			LaneEligible: x.p.LaneEligible(g.lane), LaneDelayed: x.p.LaneDelayed(g.lane), LaneSuspended: x.p.LaneSuspended(g.lane)},
-		ffscripts.ResumeExecutionArgs{ExecutionID: x.id, TriggerType: "operator", ResumeDelayMs: ptr(int64(g.oneOfInt(0, 15)))}, nil)
+		ffscripts.ResumeExecutionArgs{ExecutionID: x.id, TriggerType: "operator", ResumeDelayMs: ptr(int64(g.oneOfInt(0, 15)))},
+		func(r ffscripts.ResumeExecutionReply, err error) {
+			if err == nil {
+				x.phase = map[string]string{"waiting": "waiting", "delayed": "delayed"}[r.PublicState]
+			}
+		})
 }
 
 func (g *gen) expireSuspension(x *gexec) op {
@@ -560,7 +628,14 @@ func (g *gen) expireSuspension(x *gexec) op {
 			WaitpointCondition: x.p.WaitpointCondition(wp.id), AttemptHash: x.k.Attempt(i), StreamMeta: x.k.StreamMeta(i),
 			SuspensionTimeout: x.p.SuspensionTimeout(), LaneSuspended: x.p.LaneSuspended(g.lane), LaneTerminal: x.p.LaneTerminal(g.lane),
 			LaneEligible: x.p.LaneEligible(g.lane), LaneDelayed: x.p.LaneDelayed(g.lane), LeaseHistory: x.k.LeaseHistory()},
-		ffscripts.ExpireSuspensionArgs{ExecutionID: x.id}, nil)
+		ffscripts.ExpireSuspensionArgs{ExecutionID: x.id}, func(r ffscripts.ExpireSuspensionReply, err error) {
+			if err == nil && r.Outcome != "not_yet_due" {
+				x.phase = map[string]string{"waiting": "waiting", "suspended": "suspended"}[r.PublicState]
+				if x.phase == "" {
+					x.phase = "done"
+				}
+			}
+		})
 }
 
 func (g *gen) createPending(x *gexec) op {
