@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -215,7 +216,17 @@ func TestBusyLimit(t *testing.T) {
 }
 
 func TestLogs(t *testing.T) {
-	s, c := start(t)
+	var out strings.Builder
+	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{
+		Level:       slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	s, c := start(t, embedded.WithLogger(logger))
 	load(t, c, "#!lua name=logs\nredis.register_function('f', function() redis.log(redis.LOG_WARNING, 'lease', 42) redis.log(redis.LOG_DEBUG, 'x') end)")
 	if err := do(t, c, "FCALL", "f", "0").Error(); err != nil && !valkey.IsValkeyNil(err) {
 		t.Fatal(err)
@@ -223,6 +234,10 @@ func TestLogs(t *testing.T) {
 	want := []embedded.LogRecord{{Level: 3, Message: "lease 42"}, {Level: 0, Message: "x"}}
 	if diff := cmp.Diff(want, s.Logs()); diff != "" {
 		t.Errorf("Logs (-want +got):\n%s", diff)
+	}
+	wantText := "level=WARN msg=\"lease 42\" source=redis.log\nlevel=DEBUG msg=x source=redis.log\n"
+	if diff := cmp.Diff(wantText, out.String()); diff != "" {
+		t.Errorf("slog output (-want +got):\n%s", diff)
 	}
 	s.ClearLogs()
 	if got := s.Logs(); len(got) != 0 {

@@ -129,7 +129,7 @@ func (s *Server) runFunction(f *function, db int, keys, argv []string) reply {
 		if !errors.As(err, &apiErr) {
 			return reply{kind: kindError, str: "ERR " + err.Error()}
 		}
-		msg := s.errorText(apiErr.Object)
+		msg := errorText(apiErr.Object, s.run.callErr)
 		if killed {
 			msg = fmt.Sprintf("ERR Script killed by the embedded engine: it ran longer than the busy limit (%v)", s.busyLimit)
 		}
@@ -144,8 +144,9 @@ func (s *Server) runFunction(f *function, db int, keys, argv []string) reply {
 }
 
 // errorText turns a raised Lua value into Valkey's error text: tables give
-// their err field as is, anything else is "ERR " + tostring(value).
-func (s *Server) errorText(obj lua.LValue) string {
+// their err field as is, anything else is "ERR " + tostring(value). callErr is
+// the last error redis.call raised (already carrying its code).
+func errorText(obj lua.LValue, callErr string) string {
 	switch v := obj.(type) {
 	case *lua.LTable:
 		if e, ok := luaToString(v.RawGetString("err")); ok {
@@ -153,7 +154,7 @@ func (s *Server) errorText(obj lua.LValue) string {
 		}
 		return "ERR unknown error"
 	case lua.LString:
-		if s.run.callErr != "" && string(v) == s.run.callErr {
+		if callErr != "" && string(v) == callErr {
 			return string(v)
 		}
 		return "ERR " + string(v)
@@ -163,12 +164,6 @@ func (s *Server) errorText(obj lua.LValue) string {
 		return "ERR nil"
 	}
 	return "ERR " + obj.String()
-}
-
-// errorText for load errors (no running function).
-func errorText(obj lua.LValue, _ string) string {
-	var s Server
-	return s.errorText(obj)
 }
 
 // errorLine finds the line of the innermost Lua frame in a gopher-lua stack

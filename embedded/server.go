@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sort"
 	"strconv"
@@ -36,6 +37,15 @@ func WithBusyLimit(d time.Duration) Option {
 func WithTime(t time.Time) Option {
 	return func(s *Server) { s.startTime = t }
 }
+
+// WithLogger also sends every redis.log record to l (LOG_DEBUG and
+// LOG_VERBOSE as Debug, LOG_NOTICE as Info, LOG_WARNING as Warn).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Server) { s.logger = l }
+}
+
+// maxLogs bounds the records Logs keeps; older ones are dropped.
+const maxLogs = 10000
 
 // LogRecord is one redis.log call made by a function.
 type LogRecord struct {
@@ -69,8 +79,9 @@ type Server struct {
 	now      time.Time
 	lastTick time.Time
 
-	logMu sync.Mutex
-	logs  []LogRecord
+	logMu  sync.Mutex
+	logs   []LogRecord
+	logger *slog.Logger
 
 	connMu sync.Mutex
 	ln     net.Listener
@@ -265,7 +276,8 @@ func (s *Server) tickLocked() {
 	}
 }
 
-// Logs returns the redis.log records written so far, oldest first.
+// Logs returns the redis.log records written so far (the last 10000),
+// oldest first.
 func (s *Server) Logs() []LogRecord {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
@@ -280,8 +292,21 @@ func (s *Server) ClearLogs() {
 }
 
 func (s *Server) addLog(level int, msg string) {
+	if s.logger != nil {
+		lv := slog.LevelDebug
+		switch level {
+		case 2:
+			lv = slog.LevelInfo
+		case 3:
+			lv = slog.LevelWarn
+		}
+		s.logger.Log(context.Background(), lv, msg, "source", "redis.log")
+	}
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
+	if len(s.logs) >= maxLogs {
+		s.logs = append(s.logs[:0], s.logs[len(s.logs)-maxLogs/2:]...)
+	}
 	s.logs = append(s.logs, LogRecord{Level: level, Message: msg})
 }
 
