@@ -218,7 +218,7 @@ func TestBusyLimit(t *testing.T) {
 func TestLogs(t *testing.T) {
 	var out strings.Builder
 	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{
-		Level:       slog.LevelDebug,
+		Level: slog.LevelDebug,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
 				return slog.Attr{}
