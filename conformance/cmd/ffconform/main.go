@@ -1,0 +1,132 @@
+// Command ffconform certifies servers against the flowfabric library contract: it runs the
+// claim and signal scenarios on every target and prints a scenario × target table, and
+// optionally the differential mode (embedded engine vs a real Valkey).
+//
+//	ffconform -target embedded -target valkey://127.0.0.1:16379 \
+//	          -target cluster://127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003 -diff 1000
+//
+// Targets also come from FFCONFORM_TARGETS (space-separated) when no -target is given.
+// With -load=false the library must already be loaded (ff_version must answer this
+// build's version): that certifies a deployment someone else loaded.
+//
+// The differential mode flushes its Valkey between sequences, so it starts a private
+// valkey-server (from PATH) unless -diff-valkey names one that may be flushed.
+// Exit status: 0 when everything passed, 1 on a failure, 2 on a usage or setup error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/flowfabric/ffgo/conformance"
+	"github.com/valkey-io/valkey-go"
+)
+
+type targetList []string
+
+func (l *targetList) String() string     { return strings.Join(*l, " ") }
+func (l *targetList) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var targets targetList
+	flag.Var(&targets, "target", "target to certify: embedded, valkey://host:port or cluster://host:port,... (repeatable)")
+	load := flag.Bool("load", true, "load the library on every primary first (false: certify the library already loaded)")
+	pattern := flag.String("run", "", "only scenarios whose name matches this regexp")
+	diff := flag.Int("diff", 0, "differential sequences to run (0: none)")
+	diffSeed := flag.Uint64("diff-seed", 0, "seed of the first differential sequence (0: from the clock)")
+	diffSteps := flag.Int("diff-steps", 20, "calls per differential sequence")
+	diffValkey := flag.String("diff-valkey", "", "valkey://host:port the differential mode may FLUSHALL (default: start a private valkey-server)")
+	verbose := flag.Bool("v", false, "trace every differential step and print per-function coverage")
+	flag.Parse()
+	if len(targets) == 0 {
+		if env := os.Getenv("FFCONFORM_TARGETS"); env != "" {
+			targets = strings.Fields(env)
+		} else {
+			targets = targetList{"embedded"}
+		}
+	}
+	ctx := context.Background()
+	scs, err := conformance.Select(conformance.Scenarios(), *pattern)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ffconform:", err)
+		return 2
+	}
+	rep := &conformance.Report{Scenarios: scs}
+	failed := false
+	if len(scs) > 0 {
+		for _, spec := range targets {
+			t, err := conformance.Open(ctx, spec, *load)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "ffconform:", err)
+				return 2
+			}
+			rep.Add(conformance.RunAll(ctx, t, scs)...)
+			t.Close()
+		}
+		rep.Write(os.Stdout)
+		failed = rep.Failed()
+	}
+	if *diff > 0 {
+		ok, err := runDiff(ctx, *diff, *diffSeed, *diffSteps, *diffValkey, *verbose)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ffconform:", err)
+			return 2
+		}
+		failed = failed || !ok
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func runDiff(ctx context.Context, n int, seed uint64, steps int, addr string, verbose bool) (bool, error) {
+	if addr == "" {
+		srv, err := conformance.StartValkeyServer(ctx)
+		if err != nil {
+			return false, err
+		}
+		defer srv.Close()
+		addr = srv.Addr
+	} else {
+		addr = strings.TrimPrefix(addr, "valkey://")
+	}
+	c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true, ForceSingleClient: true})
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano() % 1_000_000_000)
+	}
+	cfg := conformance.DiffConfig{Seed: seed, Sequences: n, Steps: steps, Reference: c}
+	if verbose {
+		cfg.Log = os.Stdout
+	}
+	start := time.Now()
+	st, err := conformance.RunDiff(ctx, cfg)
+	fmt.Printf("\ndifferential embedded vs valkey (%s): seeds %d..%d, %d sequences, %d calls, %d restarts (%d on a key's expiry ms: expiry-boundary), %d inconclusive, %v\n",
+		addr, seed, seed+uint64(n)-1, st.Sequences, st.Calls, st.Retries, st.Boundary, st.Inconclusive, time.Since(start).Round(time.Millisecond))
+	if verbose {
+		fmt.Print(st.Coverage())
+	}
+	var df *conformance.DiffFailure
+	if errors.As(err, &df) {
+		fmt.Printf("FAIL\n%v\n", df)
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	fmt.Println("PASS")
+	return true, nil
+}
