@@ -243,6 +243,11 @@ var diffCases = []diffCase{
 		}},
 	{name: "function exists in another library", src: "#!lua name={lib}\nredis.register_function('{f}', function() return 1 end)",
 		cmds: [][]string{{"FUNCTION", "LOAD", "#!lua name={lib2}\nredis.register_function('{f}', function() return 2 end)"}, {"FCALL", "{f}", "0"}}},
+	{name: "function names ignore case", src: "#!lua name={lib}\nredis.register_function('{f}_Mixed', function() return 1 end)",
+		cmds: [][]string{{"FCALL", "{f}_mixed", "0"}, {"FCALL", "{F}_MIXED", "0"},
+			{"FUNCTION", "LOAD", "#!lua name={lib2}\nredis.register_function('{f}_MIXED', function() return 2 end)"}}},
+	{name: "library names keep case", src: "#!lua name={lib}\nredis.register_function('{f}', function() return 1 end)",
+		cmds: [][]string{{"FUNCTION", "LOAD", "#!lua name={LIB}\nredis.register_function('{f}_other', function() return 2 end)"}, {"FUNCTION", "DELETE", "{LIB}"}}},
 	{name: "delete", src: "#!lua name={lib}\nredis.register_function('{f}', function() return 1 end)",
 		cmds: [][]string{{"FUNCTION", "DELETE", "{lib}"}, {"FCALL", "{f}", "0"}, {"FUNCTION", "DELETE", "{lib}"}}},
 	{name: "load bad option", src: "#!lua name={lib}\nredis.register_function('{f}', function() return 1 end)",
@@ -260,6 +265,8 @@ func placeholders(i int) *strings.Replacer {
 		"{f2}", fmt.Sprintf("edf%d_%d_b", run, i),
 		"{f}", fmt.Sprintf("edf%d_%d", run, i),
 		"{k}", fmt.Sprintf("ed:%d:%d", run, i),
+		"{F}", fmt.Sprintf("EDF%d_%d", run, i),
+		"{LIB}", fmt.Sprintf("EDL%d_%d", run, i),
 	)
 }
 

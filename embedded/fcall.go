@@ -66,7 +66,8 @@ func (s *Server) fcall(c *conn, cmd string, args []string) {
 		c.peer.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", strings.ToLower(cmd)))
 		return
 	}
-	f := s.funcs[args[0]]
+	// Function names are case-insensitive in Valkey (library names are not).
+	f := s.funcs[strings.ToLower(args[0])]
 	if f == nil {
 		c.peer.WriteError("ERR Function not found")
 		return

@@ -18,7 +18,7 @@ type library struct {
 	name  string
 	code  string
 	env   *luaEnv
-	funcs []*function // in registration order
+	funcs []*function // in registration order (Server.funcs is keyed by lower case)
 }
 
 func (l *library) close() {
@@ -193,8 +193,8 @@ func (s *Server) functionList(c *conn, args []string) {
 func (s *Server) unlink(lib *library) {
 	delete(s.libs, lib.name)
 	for _, f := range lib.funcs {
-		if s.funcs[f.name] == f {
-			delete(s.funcs, f.name)
+		if s.funcs[strings.ToLower(f.name)] == f {
+			delete(s.funcs, strings.ToLower(f.name))
 		}
 	}
 }
@@ -268,7 +268,7 @@ func (s *Server) loadLibrary(code string, replace bool) (string, string) {
 		return fail("ERR No functions registered")
 	}
 	for _, f := range lib.funcs {
-		if other, ok := s.funcs[f.name]; ok && other.lib != old {
+		if other, ok := s.funcs[strings.ToLower(f.name)]; ok && other.lib != old {
 			return fail(fmt.Sprintf("ERR Function %s already exists", f.name))
 		}
 	}
@@ -278,7 +278,7 @@ func (s *Server) loadLibrary(code string, replace bool) (string, string) {
 	}
 	s.libs[name] = lib
 	for _, f := range lib.funcs {
-		s.funcs[f.name] = f
+		s.funcs[strings.ToLower(f.name)] = f
 	}
 	return name, ""
 }
@@ -455,7 +455,7 @@ func registerFunction(L *lua.LState, lib *library) {
 		raise(L, msgBadName)
 	}
 	for _, other := range lib.funcs {
-		if other.name == name {
+		if strings.EqualFold(other.name, name) {
 			raise(L, "Function already exists in the library")
 		}
 	}

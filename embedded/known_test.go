@@ -138,3 +138,14 @@ func TestKnownReplyDepth(t *testing.T) {
 		t.Errorf("innermost = %q at depth %d, want the stack-limit error at depth 1001", got, depth)
 	}
 }
+
+// Entry "function names differing in case": Valkey 8.0.1 accepts them in one
+// library and then fails an assertion on FUNCTION DELETE (the server exits);
+// the embedded engine refuses the second name at load.
+func TestKnownCaseVariantFunctions(t *testing.T) {
+	_, c := start(t)
+	got := errText(t, do(t, c, "FUNCTION", "LOAD", "#!lua name=cv\nredis.register_function('ab_x', function() end)\nredis.register_function('ab_X', function() end)").Error())
+	if want := "Error registering functions: ERR Function already exists in the library"; got != want {
+		t.Errorf("error = %q, want %q", got, want)
+	}
+}
