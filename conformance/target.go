@@ -154,3 +154,18 @@ func (t *Target) NowMs(ctx context.Context) (int64, error) {
 	}
 	return sec*1000 + usec/1000, nil
 }
+
+// OpenEmbeddedWith returns an embedded target running the library source src instead
+// of the generated one: the suite's own tests load deliberately broken libraries this
+// way (never on a shared server).
+func OpenEmbeddedWith(ctx context.Context, src string) (*Target, error) {
+	t, err := openEmbedded(embedded.WithTime(baseTime))
+	if err != nil {
+		return nil, err
+	}
+	if err := loadSource(ctx, t.Client, src); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("loading the library: %w", err)
+	}
+	return t, nil
+}
