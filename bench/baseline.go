@@ -48,6 +48,7 @@ func drainRaw(ctx context.Context, c valkey.Client, n, workers int) (drainResult
 		once  sync.Once
 	)
 	start := time.Now()
+	defer progress("drain", n, &done)()
 	for range workers {
 		wg.Go(func() {
 			var local []time.Duration

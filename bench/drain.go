@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/flowfabric/ffgo/embedded"
@@ -30,11 +30,19 @@ type sideResult struct {
 // tasks on the same server, one after the other.
 type drainRun map[string]sideResult
 
-var sideNames = []string{"baseline", "ffgo", "asynq"}
+// sides lists the sides of a drain run: the baseline, one ffgo side per
+// driver ("ffgo/worker", ...), asynq.
+func (c config) sides() []string {
+	s := []string{"baseline"}
+	for _, m := range c.ffgoModes {
+		s = append(s, "ffgo/"+m)
+	}
+	return append(s, "asynq")
+}
 
 func (e *env) drainRun(ctx context.Context, r int) (drainRun, error) {
 	out := drainRun{}
-	order := slices.Clone(sideNames)
+	order := e.cfg.sides()
 	for range r % len(order) { // rotate, so no side always runs first
 		order = append(order[1:], order[0])
 	}
@@ -50,10 +58,10 @@ func (e *env) drainRun(ctx context.Context, r int) (drainRun, error) {
 		switch side {
 		case "baseline":
 			res, err = e.drainBaseline(ctx)
-		case "ffgo":
-			res, err = e.drainFFGO(ctx, r)
 		case "asynq":
 			res, err = e.drainAsynq(ctx)
+		default:
+			res, err = e.drainFFGO(ctx, r, strings.TrimPrefix(side, "ffgo/"))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("drain/%s: %w", side, err)
@@ -118,8 +126,8 @@ func (e *env) drainBaseline(ctx context.Context) (sideResult, error) {
 	return res, nil
 }
 
-func (e *env) drainFFGO(ctx context.Context, r int) (sideResult, error) {
-	lane := newLane(fmt.Sprintf("drain-%d", r))
+func (e *env) drainFFGO(ctx context.Context, r int, mode string) (sideResult, error) {
+	lane := newLane(fmt.Sprintf("drain-%s-%d", mode, r))
 	if err := resetStats(ctx, e.db); err != nil {
 		return sideResult{}, err
 	}
@@ -137,9 +145,11 @@ func (e *env) drainFFGO(ctx context.Context, r int) (sideResult, error) {
 	}
 	e.db.names.take()
 	var d drainResult
-	switch e.cfg.ffgoMode {
+	switch mode {
 	case "worker":
 		d, err = drainWorker(ctx, e.db, lane, e.cfg.n, e.cfg.workers)
+	case "claimnext":
+		d, err = drainWorkerClaim(ctx, e.db, lane, e.cfg.n, e.cfg.workers)
 	default:
 		d, err = drainScripts(ctx, e.db, lane, e.cfg.n, e.cfg.workers)
 	}
@@ -217,13 +227,14 @@ func (e *env) embeddedRun(ctx context.Context, r int) (embeddedResult, error) {
 		return embeddedResult{}, fmt.Errorf("embedded: load library: %w", err)
 	}
 	lane := newLane(fmt.Sprintf("embedded-%d", r))
-	logf(" embedded: creating %d tasks", e.cfg.n)
+	n := e.cfg.embeddedN
+	logf(" embedded: creating %d tasks", n)
 	t0 := time.Now()
-	if _, err := lane.createExecutions(ctx, c, e.cfg.n, e.payload); err != nil {
+	if _, err := lane.createExecutions(ctx, c, n, e.payload); err != nil {
 		return embeddedResult{}, fmt.Errorf("embedded: %w", err)
 	}
 	created := time.Since(t0)
-	d, err := drainScripts(ctx, c, lane, e.cfg.n, e.cfg.workers)
+	d, err := drainScripts(ctx, c, lane, n, e.cfg.workers)
 	if err != nil {
 		return embeddedResult{}, fmt.Errorf("embedded: %w", err)
 	}

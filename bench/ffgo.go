@@ -206,6 +206,7 @@ func drainScripts(ctx context.Context, db valkey.Client, l ffLane, n, workers in
 	)
 	start := time.Now()
 	var end atomic.Int64
+	defer progress("drain", n, &done)()
 	for range workers {
 		wg.Go(func() {
 			local := make([]time.Duration, 0, n/workers+1)

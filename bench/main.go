@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ type config struct {
 	addr      string
 	server    string
 	n         int
+	embeddedN int
 	payload   int
 	workers   int
 	runs      int
@@ -46,7 +48,7 @@ type config struct {
 	resume    bool
 	cost      bool
 	embedded  bool
-	ffgoMode  string
+	ffgoModes []string
 	ownServer bool
 }
 
@@ -62,6 +64,7 @@ func main() {
 	flag.StringVar(&cfg.addr, "addr", "", "address of a PRIVATE Valkey server to use (its data is flushed and its statistics reset); empty starts one")
 	flag.StringVar(&cfg.server, "valkey-server", "valkey-server", "valkey-server binary to start when -addr is empty")
 	flag.IntVar(&cfg.n, "n", 10000, "executions per drain")
+	flag.IntVar(&cfg.embeddedN, "embedded-n", 1000, "executions per drain on the embedded engine (its cost per call grows with the key count)")
 	flag.IntVar(&cfg.payload, "payload", 4096, "payload bytes per execution")
 	flag.IntVar(&cfg.workers, "workers", 16, "concurrent workers (ffgo goroutines, baseline goroutines, asynq Concurrency)")
 	flag.IntVar(&cfg.runs, "runs", 3, "repetitions of every scenario; medians are reported")
@@ -72,8 +75,9 @@ func main() {
 	flag.BoolVar(&cfg.resume, "resume", false, "scenario 2: suspend → signal → resume latency")
 	flag.BoolVar(&cfg.cost, "cost", false, "scenario 3: server cost per library function")
 	flag.BoolVar(&cfg.embedded, "embedded", false, "scenario 4: ffgo drain on the embedded engine")
-	flag.StringVar(&cfg.ffgoMode, "ffgo", "scripts", "ffgo drain driver: scripts (ff_claim_next + ff_complete_execution) or worker (worker.Run)")
+	modes := flag.String("ffgo", "worker,claimnext,scripts", "ffgo drain drivers, comma-separated: worker (worker.Run), claimnext (Worker.ClaimNext + Task.Complete), scripts (ff_claim_next + ff_complete_execution through ffscripts)")
 	flag.BoolVar(&all, "all", false, "run every scenario")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this program (clients, and the embedded engine) to the file")
 	flag.Parse()
 	if all {
 		cfg.drain, cfg.resume, cfg.cost, cfg.embedded = true, true, true, true
@@ -83,12 +87,26 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if cfg.ffgoMode != "scripts" && cfg.ffgoMode != "worker" {
-		log.Fatalf("bench: -ffgo must be scripts or worker, not %q", cfg.ffgoMode)
+	for m := range strings.SplitSeq(*modes, ",") {
+		if m != "worker" && m != "claimnext" && m != "scripts" {
+			log.Fatalf("bench: -ffgo takes worker, claimnext and scripts, not %q", m)
+		}
+		cfg.ffgoModes = append(cfg.ffgoModes, m)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(ctx, cfg); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -131,6 +149,11 @@ func run(ctx context.Context, cfg config) error {
 	if err := ffscripts.Load(ctx, raw); err != nil {
 		return fmt.Errorf("load library: %w", err)
 	}
+	if cfg.cost {
+		if err := loadCalibration(ctx, raw); err != nil {
+			return err
+		}
+	}
 	payload := make([]byte, cfg.payload)
 	for i := range payload {
 		payload[i] = byte('a' + i%26)
@@ -172,11 +195,15 @@ func run(ctx context.Context, cfg config) error {
 				return err
 			}
 			logf(" per-function cost: %d calls each", cfg.calls)
+			cal, err := calibrate(ctx, db, cfg.calls, cfg.workers)
+			if err != nil {
+				return err
+			}
 			res, err := functionCosts(ctx, db, newLane(fmt.Sprintf("cost-%d", r)), cfg.calls, cfg.workers, payload)
 			if err != nil {
 				return err
 			}
-			rep.costs = append(rep.costs, res)
+			rep.costs = append(rep.costs, append(cal, res...))
 		}
 	}
 	rep.loadEnd = loadAvg()

@@ -69,8 +69,8 @@ func (r *report) command() string {
 			}
 		}
 	}
-	s = append(s, fmt.Sprintf("-runs %d -n %d -payload %d -workers %d -rounds %d -calls %d -ffgo %s",
-		c.runs, c.n, c.payload, c.workers, c.rounds, c.calls, c.ffgoMode))
+	s = append(s, fmt.Sprintf("-runs %d -n %d -embedded-n %d -payload %d -workers %d -rounds %d -calls %d -ffgo %s",
+		c.runs, c.n, c.embeddedN, c.payload, c.workers, c.rounds, c.calls, strings.Join(c.ffgoModes, ",")))
 	return "cd bench && go run . " + strings.Join(s, " ")
 }
 
@@ -104,17 +104,14 @@ func (r *report) print(w io.Writer) {
 
 func (r *report) printDrains(p func(string, ...any)) {
 	c := r.cfg
-	ffgo := "ff_claim_next + ff_complete_execution called directly through ffscripts (the worker package does not build yet)"
-	if c.ffgoMode == "worker" {
-		ffgo = "worker.Run"
-	}
 	p("### 1. Drain: %d tasks × %d B payload, %d workers", c.n, c.payload, c.workers)
 	p("")
-	p("ffgo side: %s. Latency: claim (or pop) sent → completion acknowledged. asynq: from Server.Start to the last acknowledgement; its latency is not observable from outside.", ffgo)
+	p("ffgo sides: worker = worker.Run with MaxConcurrentTasks %d, the handler calls Task.Complete (latency: handler start → completion acknowledged, the claim is not visible to a handler); claimnext = %d goroutines looping over Worker.ClaimNext + Task.Complete; scripts = %d goroutines looping over ff_claim_next + ff_complete_execution through ffscripts (no worker). Latency elsewhere: claim (or pop) sent → completion acknowledged. asynq: Concurrency %d, timed from Server.Start to the last acknowledgement; its latency is not observable from outside.", c.workers, c.workers, c.workers, c.workers)
 	p("")
 	p("| side | tasks/s (median) | per run | p50 ms | p99 ms |")
 	p("|---|---:|---|---:|---:|")
-	for _, side := range sideNames {
+	sides := c.sides()
+	for _, side := range sides {
 		get := func(d drainRun) float64 { return d[side].Drain.rate() }
 		lat := "–"
 		p99 := "–"
@@ -125,12 +122,15 @@ func (r *report) printDrains(p func(string, ...any)) {
 		p("| %s | %.0f | %s | %s | %s |", side, med(r.drains, get), each(r.drains, "%.0f", get), lat, p99)
 	}
 	p("")
-	rb := func(d drainRun) float64 { return d["ffgo"].Drain.rate() / d["baseline"].Drain.rate() }
-	ra := func(d drainRun) float64 { return d["ffgo"].Drain.rate() / d["asynq"].Drain.rate() }
 	p("| ratio | median | per run | target |")
 	p("|---|---:|---|---|")
-	p("| ffgo / baseline | %.2f | %s | ≥ 0.5 |", med(r.drains, rb), each(r.drains, "%.2f", rb))
-	p("| ffgo / asynq | %.2f | %s | ≥ 1.5 |", med(r.drains, ra), each(r.drains, "%.2f", ra))
+	for _, m := range c.ffgoModes {
+		side := "ffgo/" + m
+		rb := func(d drainRun) float64 { return d[side].Drain.rate() / d["baseline"].Drain.rate() }
+		ra := func(d drainRun) float64 { return d[side].Drain.rate() / d["asynq"].Drain.rate() }
+		p("| %s / baseline | %.2f | %s | ≥ 0.5 |", side, med(r.drains, rb), each(r.drains, "%.2f", rb))
+		p("| %s / asynq | %.2f | %s | ≥ 1.5 |", side, med(r.drains, ra), each(r.drains, "%.2f", ra))
+	}
 	p("")
 	p("### 3a. Round trips and server cost per executed task (during the drain)")
 	p("")
@@ -138,7 +138,7 @@ func (r *report) printDrains(p func(string, ...any)) {
 	p("")
 	p("| side | round trips/task | commands sent/task | server commands/task | server µs/task | create: server µs/task | create: round trips/task |")
 	p("|---|---:|---:|---:|---:|---:|---:|")
-	for _, side := range sideNames {
+	for _, side := range sides {
 		f := func(g func(sideResult) float64) float64 {
 			return med(r.drains, func(d drainRun) float64 { return g(d[side]) })
 		}
@@ -156,7 +156,7 @@ func (r *report) printDrains(p func(string, ...any)) {
 	p("Server commands per task of the last run, by command (calls/task, µs/task; nested ones included):")
 	p("")
 	last := r.drains[len(r.drains)-1]
-	for _, side := range sideNames {
+	for _, side := range sides {
 		s := last[side]
 		type row struct {
 			name        string
@@ -222,7 +222,7 @@ func (r *report) printCosts(p func(string, ...any)) {
 }
 
 func (r *report) printEmbedded(p func(string, ...any)) {
-	p("### 4. Drain on the embedded engine (gopher-lua + miniredis, in-memory connections)")
+	p("### 4. Drain on the embedded engine (gopher-lua + miniredis, in-memory connections), %d tasks", r.cfg.embeddedN)
 	p("")
 	p("| engine | tasks/s (median) | per run | p50 ms | p99 ms | create s |")
 	p("|---|---:|---|---:|---:|---:|")
@@ -231,14 +231,14 @@ func (r *report) printEmbedded(p func(string, ...any)) {
 		msf(med(r.embedded, func(x embeddedResult) float64 { return durMs(x.Drain.Lat.P50) })),
 		msf(med(r.embedded, func(x embeddedResult) float64 { return durMs(x.Drain.Lat.P99) })),
 		med(r.embedded, func(x embeddedResult) float64 { return x.Create.Seconds() }))
-	if len(r.drains) == len(r.embedded) {
-		re := func(i int) float64 { return r.embedded[i].Drain.rate() / r.drains[i]["ffgo"].Drain.rate() }
+	if len(r.drains) == len(r.embedded) && slices.Contains(r.cfg.ffgoModes, "scripts") {
+		re := func(i int) float64 { return r.embedded[i].Drain.rate() / r.drains[i]["ffgo/scripts"].Drain.rate() }
 		idx := make([]int, len(r.embedded))
 		for i := range idx {
 			idx[i] = i
 		}
 		p("")
-		p("embedded / ffgo on Valkey (same run): %.2f (per run %s)", med(idx, re), each(idx, "%.2f", re))
+		p("embedded / ffgo/scripts on Valkey (same driver, same run; Valkey drained %d tasks): %.2f (per run %s)", r.cfg.n, med(idx, re), each(idx, "%.2f", re))
 	}
 	p("")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,3 +52,23 @@ func ms(d time.Duration) string {
 func msf(v float64) string { return fmt.Sprintf("%.3f", v) }
 
 func durMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// progress logs done/total every 2 seconds until the returned stop is called.
+func progress(label string, total int, done *atomic.Int64) (stop func()) {
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				logf("  %s: %d/%d", label, done.Load(), total)
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
+}
