@@ -86,12 +86,14 @@ func (r *Report) Write(w io.Writer) {
 	for _, t := range r.Targets {
 		fmt.Fprintf(tw, "%s\t", t)
 	}
-	fmt.Fprintln(tw, "PINS")
+	fmt.Fprintln(tw, "TIME\tPINS")
 	var names []string
 	pins := map[string][]string{}
+	timing := map[string]string{}
 	for _, sc := range r.Scenarios {
 		names = append(names, sc.Name)
 		pins[sc.Name] = sc.Pins
+		timing[sc.Name] = map[string]string{"": "-", "poll": "poll", "clock": "clock"}[sc.Time]
 	}
 	for name := range r.Results {
 		if !slices.Contains(names, name) {
@@ -115,7 +117,7 @@ func (r *Report) Write(w io.Writer) {
 				fmt.Fprint(tw, "pass\t")
 			}
 		}
-		fmt.Fprintln(tw, strings.Join(pins[name], " "))
+		fmt.Fprintf(tw, "%s\t%s\n", timing[name], strings.Join(pins[name], " "))
 	}
 	tw.Flush()
 	if len(failures) > 0 {
@@ -135,6 +137,7 @@ func (r *Report) Write(w io.Writer) {
 	if len(skips) > 0 {
 		fmt.Fprintf(w, "\nskipped:\n%s\n", strings.Join(skips, "\n"))
 	}
+	fmt.Fprintf(w, "\nTIME: - nothing expires; poll: tiny TTLs and a deadline-bounded poll of the server clock (every target); clock: moves the clock (embedded only)\n")
 	fmt.Fprintf(w, "\nknown, documented differences the scenarios encode:\n")
 	for _, k := range Known {
 		fmt.Fprintf(w, "  %-18s %s (%s)\n", k.ID, k.Summary, k.Source)

@@ -362,9 +362,12 @@ func signalTimeouts(s *S) {
 		runs = append(runs, run{e, sp, at})
 	}
 	s.Step("expire before the timeout")
-	if r, err := runs[0].e.ExpireSuspension(runs[0].sp.WP); err != nil || (r.Outcome != "not_yet_due" && s.windows["expire_suspension"].lo <= runs[0].at) {
-		s.Fatalf("expire before due: %+v, %v", r, err)
-	}
+	later := s.now() + 3_600_000
+	early, _, esp := suspendedExec(s, SuspendOpts{Condition: condByName("approve"), TimeoutAt: &later, Behavior: "fail"})
+	r, err := early.ExpireSuspension(esp.WP)
+	s.OK("ff_expire_suspension", err)
+	s.Eq("reply", ffscripts.ExpireSuspensionReply{Status: "OK", Outcome: "not_yet_due"}, r)
+	s.Eq("still suspended", "suspended", early.CoreField("lifecycle_phase"))
 	s.Advance(runs[len(runs)-1].at)
 	for i, c := range cases {
 		e, sp := runs[i].e, runs[i].sp
