@@ -48,19 +48,20 @@ local function write_lease(k, a, epoch, attempt_id, now, exp, renew_deadline)
   redis.call('ZADD', k.active, exp, eid)
 end
 
--- Creates attempt total_attempt_count and its lease for c and moves the execution to
--- running. c needs current_lease_epoch, total_attempt_count, attempt_state, started_at;
--- the pending_* lineage of a retry or replay is read here (before exec_core is written).
+-- Creates attempt <count> (exec_core's total_attempt_count) and its lease and moves the
+-- execution to running; epoch0, st, started are exec_core's current_lease_epoch,
+-- attempt_state, started_at as read (false when absent). The pending_* lineage of a retry
+-- or replay is read here (before exec_core is written).
 -- k.attempt_base is "ff:attempt:T:E:". Returns lease_id, epoch, expires_at, attempt_id,
 -- index, type (strings). Shared by ff_claim_execution and ff_claim_next so both write the
 -- same state.
-local function claim_new_attempt(k, a, c, now)
+local function claim_new_attempt(k, a, epoch0, count, st, started, now)
   local eid, core = a.eid, k.core
-  local epoch = (tonumber(c.current_lease_epoch) or 0) + 1
-  local idx = tonumber(c.total_attempt_count) or 0
+  local epoch = (tonumber(epoch0) or 0) + 1
+  local idx = tonumber(count) or 0
   local exp = now + a.ttl
   local renew_deadline = now + a.renew_before
-  local atype, st = 'initial', c.attempt_state
+  local atype = 'initial'
   if st == 'pending_retry_attempt' then atype = 'retry'
   elseif st == 'pending_replay_attempt' then atype = 'replay' end
   local akey = k.attempt_base .. idx
@@ -93,7 +94,6 @@ local function claim_new_attempt(k, a, c, now)
   end
   write_lease(k, a, epoch, a.attempt_id, now, exp, renew_deadline)
   -- one direct HSET (no intermediate table: Lua 5.1 table growth is costly on the hot path)
-  local started = c.started_at
   if started == nil or started == false or started == '' then started = now end
   redis.call('HSET', core, 'lifecycle_phase', 'active', 'ownership_state', 'leased',
     'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
@@ -252,7 +252,7 @@ redis.register_function('ff_claim_execution', function(keys, args)
     attempts = keys[9], lease_current = keys[10], lease_history = keys[11], active = keys[12],
     attempt_timeout = keys[13], deadline = keys[14],
     attempt_base = 'ff:attempt:' .. exec_base(core, eid) .. ':'}
-  return ok(claim_new_attempt(k, a, c, now))
+  return ok(claim_new_attempt(k, a, v[6], v[7], v[5], v[8], now))
 end)
 
 ---------------------------------------------------------------------------
@@ -487,33 +487,41 @@ redis.register_function('ff_claim_next', function(keys, args)
   local eligible = keys[1]
   local tag = hash_tag(eligible)
   local now
-  local ids = redis.call('ZRANGE', eligible, 0, limit - 1)
-  for i = 1, #ids do
+  -- the head is nearly always claimable: fetch it alone, the rest of the window only if not
+  local ids = redis.call('ZRANGE', eligible, 0, 0)
+  local i, n, whole = 1, #ids, limit == 1
+  while i <= n do
     local eid = ids[i]
     local base = 'ff:exec:' .. tag .. ':' .. eid .. ':'
     local core = base .. 'core'
     local v = redis.call('HMGET', core, 'lifecycle_phase', 'ownership_state', 'eligibility_state',
       'terminal_outcome', 'attempt_state', 'current_lease_epoch', 'total_attempt_count',
       'started_at', 'required_capabilities', 'execution_kind', 'namespace')
-    local c = {lifecycle_phase = v[1], ownership_state = v[2], eligibility_state = v[3],
-      terminal_outcome = v[4], attempt_state = v[5], current_lease_epoch = v[6],
-      total_attempt_count = v[7], started_at = v[8], current_attempt_id = false,
-      current_attempt_index = false}
-    local resumed = v[5] == 'attempt_interrupted'
+    local st = v[5]
+    local resumed = st == 'attempt_interrupted'
     local usable = v[1] == 'runnable' and v[3] == 'eligible_now'
       and redis.call('EXISTS', base .. 'claim_grant') == 0
-    if usable and not resumed and claimable(c) then usable = false end
+    -- claimable() for a new attempt (phase and eligibility are checked above)
+    if usable and not resumed and (v[2] ~= 'unowned' or (v[4] or 'none') ~= 'none'
+      or st == 'running_attempt') then
+      usable = false
+    end
     local req = v[9]
     if usable and req and req ~= '' then
       now = now or now_ms()
       local miss = H.match_caps(req, wcaps)
       if miss then
         usable = false
+        if not whole then
+          -- the whole window, read before this candidate leaves the eligible ZSET
+          ids, whole = redis.call('ZRANGE', eligible, 0, limit - 1), true
+          n = #ids
+        end
         if miss[2] == 'capability_mismatch' then
           redis.call('HSET', core, 'lifecycle_phase', 'runnable', 'ownership_state', 'unowned',
             'eligibility_state', 'blocked_by_route', 'blocking_reason', 'waiting_for_capable_worker',
             'blocking_detail', 'no connected worker satisfies required_capabilities',
-            'terminal_outcome', 'none', 'attempt_state', v[5] or 'pending_first_attempt',
+            'terminal_outcome', 'none', 'attempt_state', st or 'pending_first_attempt',
             'public_state', 'rate_limited', 'last_capability_mismatch_at', now,
             'last_transition_at', now, 'last_mutation_at', now)
           redis.call('ZREM', eligible, eid)
@@ -535,12 +543,12 @@ redis.register_function('ff_claim_next', function(keys, args)
       local lid, epoch, exp, aid, idx, atype
       if resumed then
         local r = redis.call('HMGET', core, 'current_attempt_id', 'current_attempt_index')
-        c.current_attempt_id, c.current_attempt_index = r[1], r[2]
         k.attempt = k.attempt_base .. (r[2] or '')
         a.attempt_timeout = 0
-        lid, epoch, exp, aid, idx, atype = claim_resumed_attempt(k, a, c, now)
+        lid, epoch, exp, aid, idx, atype = claim_resumed_attempt(k, a, {current_lease_epoch = v[6],
+          current_attempt_id = r[1], current_attempt_index = r[2]}, now)
       else
-        lid, epoch, exp, aid, idx, atype = claim_new_attempt(k, a, c, now)
+        lid, epoch, exp, aid, idx, atype = claim_new_attempt(k, a, v[6], v[7], st, v[8], now)
       end
       local reply = {1, 'OK', eid, lid, epoch, exp, aid, idx, atype, v[10] or '', v[11] or '',
         redis.call('GET', base .. 'payload') or ''}
@@ -548,6 +556,11 @@ redis.register_function('ff_claim_next', function(keys, args)
       for j = 1, #tags do reply[12 + j] = tags[j] end
       return reply
     end
+    if not whole then
+      ids, whole = redis.call('ZRANGE', eligible, 0, limit - 1), true
+      n = #ids
+    end
+    i = i + 1
   end
   return err('no_eligible_execution')
 end)
