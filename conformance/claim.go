@@ -21,7 +21,7 @@ func ClaimScenarios() []Scenario {
 	return []Scenario{
 		{Name: "claim/create", Contract: "claim", Run: claimCreate},
 		{Name: "claim/create_delayed", Contract: "claim", Pins: []string{"D5"}, Run: claimCreateDelayed},
-		{Name: "claim/grant_and_claim", Contract: "claim", Pins: []string{"D6"}, Run: claimGrantAndClaim},
+		{Name: "claim/grant_and_claim", Contract: "claim", Run: claimGrantAndClaim},
 		{Name: "claim/renew", Contract: "claim", Pins: []string{"D7"}, Run: claimRenew},
 		{Name: "claim/complete_and_replay", Contract: "claim", Run: claimComplete},
 		{Name: "claim/fail_retry_promote_reclaim", Contract: "claim", Pins: []string{"D1"}, Run: claimFailRetry},
@@ -225,13 +225,13 @@ func claimFailRetry(s *S) {
 	e := s.NewExec()
 	e.Create(CreateOpts{})
 	l := e.MustClaim(workerA, instA, longTTL)
-	policy := `{"max_retries":1,"backoff":{"type":"exponential","initial_delay_ms":1000,"max_delay_ms":60000,"multiplier":1.5}}`
+	policy := `{"max_retries":2,"backoff":{"type":"exponential","initial_delay_ms":1001,"max_delay_ms":60000,"multiplier":1.5}}`
 
 	s.Step("fail with a retry left")
 	r, err := e.Fail(l, "boom", policy)
 	s.OK("ff_fail_execution", err)
 	s.Eq("reply", ffscripts.FailExecutionReply{Status: "OK", Result: "retry_scheduled",
-		DelayUntil: s.TS("fail", 1000, r.DelayUntil)}, r)
+		DelayUntil: s.TS("fail", 1001, r.DelayUntil)}, r)
 	until := strconv.FormatInt(r.DelayUntil, 10)
 	e.Merge(claimedCore(l, e.Lane, 0, "1", "~claim"))
 	e.ExpectCore(map[string]string{"lifecycle_phase": "runnable", "ownership_state": "unowned",
@@ -270,18 +270,35 @@ func claimFailRetry(s *S) {
 	// started_at was set by the first claim and is kept.
 	e.ExpectCore(map[string]string{"started_at": s.Hash(e.K.Attempt(0))["started_at"]})
 
-	s.Step("fail with no retry left")
+	s.Step("second failure: backoff 1001*1.5 = 1501.5 floored (D1)")
 	r, err = e.Fail(l2, "boom again", policy)
 	s.OK("ff_fail_execution", err)
+	s.Eq("reply", ffscripts.FailExecutionReply{Status: "OK", Result: "retry_scheduled",
+		DelayUntil: s.TS("fail", 1501, r.DelayUntil)}, r)
+	until = strconv.FormatInt(r.DelayUntil, 10)
+	s.Want("exec_core", map[string]string{"delay_until": until, "retry_count": "2", "pending_previous_attempt_index": "1",
+		"blocking_detail": "retry backoff until " + until + " (attempt 1 failed: boom again)"},
+		pick(s.Hash(e.K.Core()), "delay_until", "retry_count", "pending_previous_attempt_index", "blocking_detail"))
+	if _, err := e.Promote(r.DelayUntil); err != nil {
+		s.Fatalf("promote: %v", err)
+	}
+	l3 := e.MustClaim(workerA, instA, longTTL)
+
+	s.Step("fail with no retry left")
+	r, err = e.Fail(l3, "boom at last", policy)
+	s.OK("ff_fail_execution", err)
 	s.Eq("reply", ffscripts.FailExecutionReply{Status: "OK", Result: "terminal_failed"}, r)
+	e.Merge(claimedCore(l3, e.Lane, 2, "3", ""))
 	e.ExpectCore(map[string]string{"lifecycle_phase": "terminal", "ownership_state": "unowned",
 		"eligibility_state": "not_applicable", "blocking_reason": "none", "blocking_detail": "",
 		"terminal_outcome": "failed", "attempt_state": "attempt_terminal", "public_state": "failed",
-		"failure_reason": "boom again", "completed_at": "~fail", "current_lease_id": "",
+		"failure_reason": "boom at last", "completed_at": "~fail", "current_lease_id": "",
 		"current_worker_id": "", "current_worker_instance_id": "", "lease_expires_at": "",
-		"lease_last_renewed_at": "", "lease_renewal_deadline": "",
+		"lease_last_renewed_at": "", "lease_renewal_deadline": "", "retry_count": "2",
+		"lease_acquired_at": "~claim", "started_at": s.Hash(e.K.Attempt(0))["started_at"],
 		"last_transition_at": "~fail", "last_mutation_at": "~fail"})
 	e.WantWhere(map[string]string{"terminal": "~fail"}, instA, instB)
+	s.Eq("attempts", 3, len(s.ZSet(e.K.Attempts())))
 }
 
 // pick returns the named fields of m (absent fields are left out).

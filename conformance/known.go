@@ -15,7 +15,6 @@ type KnownDifference struct {
 var Known = []KnownDifference{
 	{"D1", "lua/DEVIATIONS.md", "retry backoff floored to whole ms (claim/fail_retry_promote_reclaim)"},
 	{"D5", "lua/DEVIATIONS.md", "a past delay_until lands in eligible, not delayed (claim/create_delayed)"},
-	{"D6", "lua/DEVIATIONS.md", "claim clears lease_expired_at/lease_revoked_at (claim/grant_and_claim)"},
 	{"D7", "lua/DEVIATIONS.md", "renew keeps the lane active score at the claim-time expiry (claim/renew)"},
 	{"D8", "lua/DEVIATIONS.md", "cancel also SREMs the holder's worker lease set (claim/cancel)"},
 	{"D14", "lua/DEVIATIONS.md", "capability_mismatch detail lists each missing token once (claim/capability_block_unblock)"},
