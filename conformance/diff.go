@@ -64,7 +64,7 @@ func (f *DiffFailure) Error() string {
 		fmt.Fprintf(&b, "  %3d %s\n", i, p)
 	}
 	b.WriteString(f.Msg)
-	fmt.Fprintf(&b, "\nreplay: go run ./conformance/cmd/ffconform -diff 1 -diff-seed %d -diff-steps %d -v", f.Seed, f.Step+1)
+	fmt.Fprintf(&b, "\nreplay: go run ./conformance/cmd/ffconform -run '^$' -diff 1 -diff-seed %d -diff-steps %d -v", f.Seed, f.Step+1)
 	return b.String()
 }
 
