@@ -56,7 +56,7 @@ func cjsonEncode(L *lua.LState, b *strings.Builder, v lua.LValue, null *lua.LUse
 	case lua.LNumber:
 		f := float64(v)
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			L.RaiseError("Cannot serialise number: must not be NaN or Inf")
+			luaErrorf(L, "Cannot serialise number: must not be NaN or Inf")
 		}
 		b.WriteString(formatNumber14(f))
 	case lua.LString:
@@ -64,7 +64,7 @@ func cjsonEncode(L *lua.LState, b *strings.Builder, v lua.LValue, null *lua.LUse
 	case *lua.LTable:
 		depth++
 		if depth > cjsonMaxDepth {
-			L.RaiseError("Cannot serialise, excessive nesting (%d)", depth)
+			luaErrorf(L, "Cannot serialise, excessive nesting (%d)", depth)
 		}
 		n := arrayLength(L, v)
 		if n > 0 {
@@ -91,7 +91,7 @@ func cjsonEncode(L *lua.LState, b *strings.Builder, v lua.LValue, null *lua.LUse
 			case lua.LNumber:
 				jsonQuote(b, formatNumber14(float64(k)))
 			default:
-				L.RaiseError("Cannot serialise %s: table key must be a number or string", k.Type().String())
+				luaErrorf(L, "Cannot serialise %s: table key must be a number or string", k.Type().String())
 			}
 			b.WriteByte(':')
 			cjsonEncode(L, b, val, null, depth)
@@ -102,9 +102,9 @@ func cjsonEncode(L *lua.LState, b *strings.Builder, v lua.LValue, null *lua.LUse
 			b.WriteString("null")
 			return
 		}
-		L.RaiseError("Cannot serialise userdata: type not supported")
+		luaErrorf(L, "Cannot serialise userdata: type not supported")
 	default:
-		L.RaiseError("Cannot serialise %s: type not supported", v.Type().String())
+		luaErrorf(L, "Cannot serialise %s: type not supported", v.Type().String())
 	}
 }
 
@@ -123,7 +123,7 @@ func arrayLength(L *lua.LState, t *lua.LTable) int {
 		items++
 	}
 	if maxKey > items*2 && maxKey > 10 {
-		L.RaiseError("Cannot serialise table: excessively sparse array")
+		luaErrorf(L, "Cannot serialise table: excessively sparse array")
 	}
 	return maxKey
 }
@@ -210,7 +210,7 @@ func (d *jsonDecoder) tokenName() string {
 }
 
 func (d *jsonDecoder) fail(expected, found string) {
-	d.L.RaiseError("Expected %s but found %s at character %d", expected, found, d.i+1)
+	luaErrorf(d.L, "Expected %s but found %s at character %d", expected, found, d.i+1)
 }
 
 func (d *jsonDecoder) value(depth int) lua.LValue {
@@ -243,7 +243,7 @@ func (d *jsonDecoder) value(depth int) lua.LValue {
 
 func (d *jsonDecoder) nest(depth int) {
 	if depth > cjsonMaxDepth {
-		d.L.RaiseError("Found too many nested data structures (%d) at character %d", depth, d.i+1)
+		luaErrorf(d.L, "Found too many nested data structures (%d) at character %d", depth, d.i+1)
 	}
 }
 

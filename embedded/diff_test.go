@@ -131,7 +131,10 @@ var diffCases = []diffCase{
 	{name: "concat float", body: "return 'x' .. 0.1 + 0.2", known: "number-coercion", raw: "$20\r\nx0.30000000000000004\r\n"},
 	{name: "tonumber", body: "return {tonumber('0x10'), tonumber('1e2'), tonumber(' 5 '), tostring(tonumber('x'))}"},
 	{name: "string.format", body: "return string.format('%d|%5.2f|%s|%x|%5s|%-3d|', 3, 1.5, 'x', 255, 'ab', 7)"},
-	{name: "string.format %q", body: "return string.format('%q', 'a\\nb')", known: "string-format-q", raw: "$6\r\n\"a\\nb\"\r\n"},
+	{name: "string.format %q", body: "return string.format('%q|%q', 'a\\nb\\r\\0\"\\\\', 1/3)"},
+	{name: "string.format %s number", body: "return string.format('%s|%5s|%-8s|%d', 0.1 + 0.2, 1e15, 7, 3)"},
+	{name: "table.concat numbers", body: "return table.concat({1, 0.1 + 0.2, 'x', 1e15}, ',')"},
+	{name: "table.concat range and errors", body: "local ok, e = pcall(table.concat, {1, {}, 3}) return {table.concat({'a', 'b', 'c'}, '-', 2, 3), table.concat({}, 'x'), tostring(ok), e}"},
 	{name: "string functions", body: "return {string.rep('ab', 3), ('hello'):sub(2, 4), string.upper('x'), string.byte('A'), string.char(72, 105), #'abc', string.find('hello', 'l+')}"},
 	{name: "table functions", body: "local t = {3, 1, 2} table.sort(t) table.insert(t, 4) return {table.concat(t, ','), table.getn(t), table.remove(t)}"},
 	{name: "math", body: "return {math.floor(2.7), math.max(1, 5, 3), math.huge > 0 and 1 or 0, math.fmod(7, 3), math.abs(-3)}"},
@@ -155,6 +158,11 @@ var diffCases = []diffCase{
 	{name: "cjson decode trailing", body: "return cjson.decode('{\"a\":1} x')"},
 	{name: "cjson decode number", body: "return tostring(cjson.decode(' 1.5e3 '))"},
 	{name: "cjson decode bad key", body: "return cjson.decode('{1: 2}')"},
+	{name: "pcall cjson.decode", body: "local ok, e = pcall(cjson.decode, '{bad') return {tostring(ok), e}"},
+	{name: "pcall cjson.encode", body: "local ok, e = pcall(cjson.encode, {f = print_nothing or function() end}) return {tostring(ok), e}"},
+	{name: "cjson decode error in lua", body: "local ok, e = pcall(function() return cjson.decode('[1 2]') end) return {tostring(ok), e}"},
+	{name: "bit bad argument", body: "local ok, e = pcall(bit.band, {}) return {tostring(ok), e}"},
+	{name: "bit bad argument in lua", body: "return bit.bor(1, 'x')"},
 	{name: "cjson round trip", body: "return cjson.encode(cjson.decode('{\"list\":[1,2,{\"x\":\"y\"}]}'))"},
 
 	// bit.

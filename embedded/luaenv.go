@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"crypto/sha1"
+	"fmt"
 	"encoding/hex"
 	"math"
 	"strconv"
@@ -115,23 +116,30 @@ func (s *Server) newLuaEnv() (*luaEnv, error) {
 			str := L.CheckString(1)
 			n := L.CheckInt(2)
 			if n > 0 && int64(len(str))*int64(n) > maxStringLen {
-				L.RaiseError("not enough memory")
+				luaErrorf(L, "not enough memory")
 			}
 			return callThrough(L, rep)
 		}))
 		st.RawSetString("format", L.NewFunction(func(L *lua.LState) int {
-			if !formatWidthsOK(L.CheckString(1)) {
-				L.RaiseError("invalid format (width or precision too long)")
+			f := L.CheckString(1)
+			if !formatWidthsOK(f) {
+				luaErrorf(L, "invalid format (width or precision too long)")
+			}
+			if needsOwnFormat(L, f) {
+				return luaFormat(L, format, f)
 			}
 			return callThrough(L, format)
 		}))
+	}
+	if tt, ok := G.RawGetString("table").(*lua.LTable); ok {
+		tt.RawSetString("concat", L.NewFunction(tableConcat))
 	}
 	// Lua 5.1's deprecated table functions, still present in Valkey.
 	if tt, ok := G.RawGetString("table").(*lua.LTable); ok {
 		tt.RawSetString("foreach", L.NewFunction(tableForeach))
 		tt.RawSetString("foreachi", L.NewFunction(tableForeachi))
 		tt.RawSetString("setn", L.NewFunction(func(L *lua.LState) int {
-			L.RaiseError("'setn' is obsolete")
+			luaErrorf(L, "'setn' is obsolete")
 			return 0
 		}))
 	}
@@ -317,7 +325,7 @@ func (e *luaEnv) setmetatable(L *lua.LState) int {
 		}
 	}
 	if old, ok := L.GetMetatable(t).(*lua.LTable); ok && old.RawGetString("__metatable") != lua.LNil {
-		L.RaiseError("cannot change a protected metatable")
+		luaErrorf(L, "cannot change a protected metatable")
 	}
 	L.SetMetatable(t, mt)
 	L.SetTop(1)
@@ -643,4 +651,137 @@ func formatWidthsOK(f string) bool {
 		}
 	}
 	return true
+}
+
+// needsOwnFormat reports whether string.format must go through luaFormat:
+// %q (Lua 5.1 quoting) or %s of a number (%.14g); anything else is left to
+// gopher-lua's implementation.
+func needsOwnFormat(L *lua.LState, f string) bool {
+	arg := 2
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			continue
+		}
+		i++
+		if i < len(f) && f[i] == '%' {
+			continue
+		}
+		for i < len(f) && strings.IndexByte("-+ #0123456789.", f[i]) >= 0 {
+			i++
+		}
+		if i < len(f) {
+			if f[i] == 'q' {
+				return true
+			}
+			if _, isNum := L.Get(arg).(lua.LNumber); f[i] == 's' && isNum {
+				return true
+			}
+		}
+		arg++
+	}
+	return false
+}
+
+// luaFormat formats one conversion at a time: %q itself, %s of a number
+// through %.14g, every other conversion through gopher-lua's format.
+func luaFormat(L *lua.LState, format lua.LValue, f string) int {
+	var b strings.Builder
+	arg := 2
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			b.WriteByte(f[i])
+			continue
+		}
+		start := i
+		i++
+		if i < len(f) && f[i] == '%' {
+			b.WriteByte('%')
+			continue
+		}
+		for i < len(f) && strings.IndexByte("-+ #0123456789.", f[i]) >= 0 {
+			i++
+		}
+		if i >= len(f) {
+			luaErrorf(L, "invalid option '%%' to 'format'")
+		}
+		spec := f[start : i+1]
+		if arg > L.GetTop() {
+			L.ArgError(arg, "no value")
+		}
+		v := L.Get(arg)
+		arg++
+		if f[i] == 'q' {
+			str, ok := luaToString(v)
+			if !ok {
+				L.ArgError(arg-1, "string expected, got "+v.Type().String())
+			}
+			luaQuote(&b, str)
+			continue
+		}
+		if n, ok := v.(lua.LNumber); ok && f[i] == 's' {
+			v = lua.LString(formatNumber14(float64(n)))
+		}
+		L.Push(format)
+		L.Push(lua.LString(spec))
+		L.Push(v)
+		L.Call(2, 1)
+		b.WriteString(lua.LVAsString(L.Get(-1)))
+		L.Pop(1)
+	}
+	L.Push(lua.LString(b.String()))
+	return 1
+}
+
+// luaQuote is Lua 5.1's %q.
+func luaQuote(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\\', '\n':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\r':
+			b.WriteString(`\r`)
+		case 0:
+			b.WriteString(`\000`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+}
+
+// tableConcat is Lua 5.1's table.concat, with numbers written as %.14g.
+func tableConcat(L *lua.LState) int {
+	t := L.CheckTable(1)
+	sep := L.OptString(2, "")
+	i := L.OptInt(3, 1)
+	j := L.OptInt(4, t.Len())
+	var b strings.Builder
+	for k := i; k <= j; k++ {
+		str, ok := luaToString(t.RawGetInt(k))
+		if !ok {
+			luaErrorf(L, "invalid value (%s) at index %d in table for 'concat'", t.RawGetInt(k).Type().String(), k)
+		}
+		b.WriteString(str)
+		if k < j {
+			b.WriteString(sep)
+		}
+		if b.Len() > maxStringLen {
+			luaErrorf(L, "not enough memory")
+		}
+	}
+	L.Push(lua.LString(b.String()))
+	return 1
+}
+
+// luaErrorf raises like C Lua's luaL_error: the message gets the position of
+// the calling Lua code, or none when a library function (pcall, say) called
+// us directly. gopher-lua's RaiseError would skip to the nearest Lua frame.
+func luaErrorf(L *lua.LState, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if w := L.Where(1); w != "" && !strings.HasPrefix(w, "[G]") {
+		msg = w + " " + msg
+	}
+	L.Error(lua.LString(msg), 0)
 }
