@@ -44,6 +44,8 @@ type config struct {
 	rounds    int
 	calls     int
 	poll      time.Duration
+	late      int
+	after     time.Duration
 	drain     bool
 	resume    bool
 	cost      bool
@@ -70,6 +72,8 @@ func main() {
 	flag.IntVar(&cfg.runs, "runs", 3, "repetitions of every scenario; medians are reported")
 	flag.IntVar(&cfg.rounds, "rounds", 1000, "suspend → signal → resume rounds per run")
 	flag.IntVar(&cfg.calls, "calls", 2000, "calls per function in the per-function cost scenario")
+	flag.IntVar(&cfg.late, "worker-rounds", 20, "rounds of the worker.Run resume cases")
+	flag.DurationVar(&cfg.after, "signal-after", 250*time.Millisecond, "wait between suspension and signal in the worker.Run resume cases")
 	flag.DurationVar(&cfg.poll, "poll", time.Millisecond, "claim poll interval of the polling resume mode")
 	flag.BoolVar(&cfg.drain, "drain", false, "scenario 1 (+3 per task): drain throughput, ffgo vs baseline vs asynq")
 	flag.BoolVar(&cfg.resume, "resume", false, "scenario 2: suspend → signal → resume latency")
@@ -177,16 +181,25 @@ func run(ctx context.Context, cfg config) error {
 			rep.embedded = append(rep.embedded, res)
 		}
 		if cfg.resume {
-			for _, mode := range []resumeMode{resumeFeed, resumePoll} {
+			for _, rc := range cfg.resumeCases() {
 				if err := env.flush(ctx); err != nil {
 					return err
 				}
-				logf(" resume/%s: %d rounds", mode, cfg.rounds)
-				res, err := runResume(ctx, db, sigRaw, newLane(fmt.Sprintf("resume-%s-%d", mode, r)), cfg.rounds, mode, cfg.poll)
-				if err != nil {
-					return err
+				logf(" resume/%s: %d rounds", rc.label, rc.rounds)
+				lane := newLane(fmt.Sprintf("resume-%s-%d", rc.mode, r))
+				var res resumeResult
+				var err error
+				switch rc.mode {
+				case resumeFeed, resumePoll:
+					res, err = runResume(ctx, db, sigRaw, lane, rc.rounds, rc.mode, cfg.poll)
+				default:
+					res, err = runResumeWorker(ctx, db, sigRaw, lane, rc.rounds, rc.mode, rc.after)
 				}
-				logf(" resume/%s: p50 %s ms, p99 %s ms", mode, ms(res.Resume.P50), ms(res.Resume.P99))
+				if err != nil {
+					return fmt.Errorf("resume/%s: %w", rc.label, err)
+				}
+				res.Label = rc.label
+				logf(" resume/%s: p50 %s ms, p99 %s ms", rc.label, ms(res.Resume.P50), ms(res.Resume.P99))
 				rep.resumes = append(rep.resumes, res)
 			}
 		}
@@ -254,4 +267,21 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// resumeCase is one way of running scenario 2.
+type resumeCase struct {
+	label  string
+	mode   resumeMode
+	rounds int
+	after  time.Duration
+}
+
+func (c config) resumeCases() []resumeCase {
+	return []resumeCase{
+		{"worker-self", resumeWorkerSelf, c.late, c.after},
+		{"worker-other", resumeWorkerOther, c.late, c.after},
+		{"scripts-feed", resumeFeed, c.rounds, 0},
+		{fmt.Sprintf("scripts-poll-%s", c.poll), resumePoll, c.rounds, 0},
+	}
 }

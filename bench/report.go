@@ -69,8 +69,8 @@ func (r *report) command() string {
 			}
 		}
 	}
-	s = append(s, fmt.Sprintf("-runs %d -n %d -embedded-n %d -payload %d -workers %d -rounds %d -calls %d -ffgo %s",
-		c.runs, c.n, c.embeddedN, c.payload, c.workers, c.rounds, c.calls, strings.Join(c.ffgoModes, ",")))
+	s = append(s, fmt.Sprintf("-runs %d -n %d -embedded-n %d -payload %d -workers %d -rounds %d -worker-rounds %d -signal-after %s -calls %d -ffgo %s",
+		c.runs, c.n, c.embeddedN, c.payload, c.workers, c.rounds, c.late, c.after, c.calls, strings.Join(c.ffgoModes, ",")))
 	return "cd bench && go run . " + strings.Join(s, " ")
 }
 
@@ -179,16 +179,16 @@ func (r *report) printDrains(p func(string, ...any)) {
 }
 
 func (r *report) printResumes(p func(string, ...any)) {
-	p("### 2. Suspend → signal → resumed handler, %d rounds per run", r.cfg.rounds)
+	p("### 2. Suspend → signal → resumed handler")
 	p("")
-	p("From just before ff_deliver_signal is sent (by a second client) to the worker's ff_claim_next returning the resumed attempt. feed: the worker blocks in XREAD on the partition's signal-delivery stream and claims when an entry arrives. poll: the worker polls ff_claim_next every %s.", r.cfg.poll)
+	p("From just before the signal is sent to the resumed handler starting. worker-self: worker.Run (MaxConcurrentTasks 1), signal sent through the same Worker (Worker.DeliverSignal). worker-other: worker.Run, signal sent by another worker.Client on its own connection. In both worker cases the signal is sent %s after the handler suspended (a signal sent at once races with the Run loop's own next poll and looks faster than any real one). scripts-feed: no worker; the waiting side blocks in XREAD on the partition's signal-delivery stream (which ff_deliver_signal appends to) and claims with ff_claim_next when an entry arrives. scripts-poll: no worker; ff_claim_next every %s.", r.cfg.after, r.cfg.poll)
 	p("")
-	p("| worker wakes by | p50 ms | p99 ms | p50 per run | deliver_signal round trip p50 ms |")
-	p("|---|---:|---:|---|---:|")
-	for _, mode := range []resumeMode{resumeFeed, resumePoll} {
+	p("| case | rounds/run | p50 ms | p99 ms | p50 per run | deliver round trip p50 ms |")
+	p("|---|---:|---:|---:|---|---:|")
+	for _, rc := range r.cfg.resumeCases() {
 		var rs []resumeResult
 		for _, x := range r.resumes {
-			if x.Mode == mode {
+			if x.Label == rc.label {
 				rs = append(rs, x)
 			}
 		}
@@ -196,7 +196,7 @@ func (r *report) printResumes(p func(string, ...any)) {
 			continue
 		}
 		p50 := func(x resumeResult) float64 { return durMs(x.Resume.P50) }
-		p("| %s | %s | %s | %s | %s |", mode, msf(med(rs, p50)),
+		p("| %s | %d | %s | %s | %s | %s |", rc.label, rc.rounds, msf(med(rs, p50)),
 			msf(med(rs, func(x resumeResult) float64 { return durMs(x.Resume.P99) })), each(rs, "%.3f", p50),
 			msf(med(rs, func(x resumeResult) float64 { return durMs(x.Deliver.P50) })))
 	}

@@ -126,6 +126,7 @@ const (
 // resumeResult is the latency from the signal being sent to the resumed
 // handler running, and, for reference, the delivery call's own round trip.
 type resumeResult struct {
+	Label   string
 	Mode    resumeMode
 	Rounds  int
 	Resume  latencies
