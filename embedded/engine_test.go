@@ -414,3 +414,37 @@ func TestServersShareCompiledLibrary(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// With the wall clock, keys expire as real time passes (the engine advances
+// TTLs itself, at millisecond resolution).
+func TestWallClockExpiry(t *testing.T) {
+	_, c := start(t)
+	if err := do(t, c, "SET", "k", "v", "PX", "1").Error(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // only needs to exceed the 1ms TTL
+	if n, _ := do(t, c, "EXISTS", "k").AsInt64(); n != 0 {
+		t.Error("key with PX 1 still exists 5ms later")
+	}
+}
+
+// TTLs follow FastForward, and PEXPIREAT is measured against the set clock.
+func TestFrozenClockTTL(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	s, c := start(t, embedded.WithTime(t0))
+	do(t, c, "SET", "a", "1", "EX", "30")
+	do(t, c, "SET", "b", "1")
+	do(t, c, "PEXPIREAT", "b", fmt.Sprint(t0.Add(time.Minute).UnixMilli()))
+	s.FastForward(10 * time.Second)
+	got := []int64{}
+	for _, k := range []string{"a", "b"} {
+		n, err := do(t, c, "PTTL", k).AsInt64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n)
+	}
+	if diff := cmp.Diff([]int64{20000, 50000}, got); diff != "" {
+		t.Errorf("PTTL after FastForward (-want +got):\n%s", diff)
+	}
+}
