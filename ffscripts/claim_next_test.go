@@ -111,6 +111,31 @@ func TestClaimNext(t *testing.T) {
 			}
 		})
 
+		t.Run("worker_caps_bounds", func(t *testing.T) {
+			// 256 one-byte tokens fit in 511 bytes: the largest list that can pass; one more
+			// token (or 4097 bytes) is rejected before anything is read or written.
+			f := f.sub(t)
+			e := f.newExec()
+			e.mustCreate(nil)
+			before := e.snapshot()
+			for _, tc := range []struct{ csv, want string }{
+				{strings.Repeat("a,", 256) + "b", "invalid_capabilities worker:too_many_tokens"},
+				{strings.Repeat("a", 4097), "invalid_capabilities worker:too_many_bytes"},
+			} {
+				_, err := f.claimNext("w-a", "wi-a", tc.csv, "l", "a")
+				if got := codeDetail(err); got != tc.want {
+					t.Errorf("csv of %d bytes: %q, want %q", len(tc.csv), got, tc.want)
+				}
+			}
+			if diff := cmp.Diff(before, e.snapshot()); diff != "" {
+				t.Errorf("rejected worker caps wrote (-before +after):\n%s", diff)
+			}
+			max := strings.Repeat("a,", 255) + "b"
+			if r, err := f.claimNext("w-a", "wi-a", max, "l", "a"); err != nil || r.ExecutionID != e.id {
+				t.Errorf("256 tokens (%d bytes): %+v %v", len(max), r, err)
+			}
+		})
+
 		t.Run("resumes_interrupted", func(t *testing.T) {
 			f := f.sub(t)
 			e := f.newExec()
