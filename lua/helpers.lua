@@ -65,16 +65,21 @@ end
 -- field (or missing key) maps to nil. Pass several name lists to merge them.
 local function hmget_map(key, list, ...)
   local names = list
-  if select('#', ...) > 0 then
+  local extra = select('#', ...)
+  if extra > 0 then
     names = {unpack(list)}
-    for _, more in ipairs({...}) do
-      for _, f in ipairs(more) do names[#names + 1] = f end
+    local n = #names
+    for j = 1, extra do
+      local more = select(j, ...)
+      if more == nil then break end
+      for i = 1, #more do n = n + 1; names[n] = more[i] end
     end
   end
   local vals = redis.call('HMGET', key, unpack(names))
   local m = {}
-  for i, f in ipairs(names) do
-    if vals[i] then m[f] = vals[i] end
+  for i = 1, #names do
+    local v = vals[i]
+    if v then m[names[i]] = v end
   end
   return m
 end
