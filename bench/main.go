@@ -174,11 +174,13 @@ func run(ctx context.Context, cfg config) error {
 			rep.drains = append(rep.drains, res)
 		}
 		if cfg.embedded {
-			res, err := env.embeddedRun(ctx, r)
-			if err != nil {
-				return err
+			for _, frozen := range []bool{false, true} {
+				res, err := env.embeddedRun(ctx, r, frozen)
+				if err != nil {
+					return err
+				}
+				rep.embedded = append(rep.embedded, res)
 			}
-			rep.embedded = append(rep.embedded, res)
 		}
 		if cfg.resume {
 			for _, rc := range cfg.resumeCases() {
