@@ -156,10 +156,16 @@ func (g *gen) next() op {
 		return g.resume(x)
 	case r < 95:
 		return g.expireSuspension(x)
-	case r < 97:
+	case r < 96:
 		return g.createPending(x)
-	default:
+	case r < 97:
 		return g.buffer(x)
+	case r < 98:
+		return g.setTags(x)
+	case r < 99:
+		return g.listKids(x)
+	default:
+		return g.closeWaitpoint(x)
 	}
 }
 
@@ -173,9 +179,11 @@ func (g *gen) menu(x *gexec) []func(*gexec) op {
 		return []func(*gexec) op{g.claim, g.claim, g.claim, g.claimResumed, func(*gexec) op { return g.claimNext() }, g.block, g.cancel}
 	case "active":
 		return []func(*gexec) op{g.renew, g.complete, g.fail, g.fail, g.delay, g.suspend, g.suspend, g.suspend,
-			g.createPending, g.mark, g.revoke, g.reclaim, g.cancel, advance}
+			g.createPending, g.mark, g.revoke, g.reclaim, g.cancel, advance, g.appendFrame, g.appendFrame,
+			g.updateProgress, g.expireExecution}
 	case "suspended":
-		return []func(*gexec) op{g.deliver, g.deliver, g.deliver, g.deliver, g.resume, g.expireSuspension, g.buffer, g.cancel, advance}
+		return []func(*gexec) op{g.deliver, g.deliver, g.deliver, g.deliver, g.resume, g.expireSuspension, g.buffer, g.cancel, advance,
+			g.closeWaitpoint, g.rotate, g.expireExecution}
 	case "delayed":
 		return []func(*gexec) op{g.promote, g.promote, advance, g.cancel}
 	case "blocked":
@@ -663,4 +671,73 @@ func (g *gen) optSource() *string {
 		return ptr("operator_override")
 	}
 	return nil
+}
+
+func (g *gen) appendFrame(x *gexec) op {
+	l := x.leaseOrNone(g)
+	i := uint32(l.Index)
+	mode := g.oneOf("", "durable", "summary", "best_effort", "bogus")
+	payload := g.oneOf("text", `{"a":{"b":1}}`, `{"a":null,"c":"__ff_null__"}`, "[1]")
+	a := ffscripts.AppendFrameArgs{ExecutionID: x.id, AttemptIndex: strconv.FormatInt(l.Index, 10), LeaseID: l.LeaseID,
+		LeaseEpoch: l.Epoch, FrameType: "delta", Payload: []byte(payload), Encoding: "utf8", Source: "worker",
+		RetentionMaxlen: ptr(int64(g.oneOfInt(0, 3, 10000))), AttemptID: l.AttemptID, MaxPayloadBytes: ptr(int64(g.oneOfInt(65536, 65536, 4))),
+		StreamMode: mode, TTLMs: ptr(int64(g.oneOfInt(0, 40, 5000))), MaxlenFloor: ptr(int64(2)), MaxlenCeiling: ptr(int64(50)),
+		EmaAlpha: ptr([]float64{0.2, 0.5, 1}[g.pick(3)])}
+	if mode == "summary" {
+		a.PatchKind = g.oneOf("json-merge-patch", "json-merge-patch", "")
+	}
+	return mk(fmt.Sprintf("append %s frame %q to %s attempt %d", mode, payload, x.id, i), ffscripts.FnAppendFrame,
+		ffscripts.AppendFrameCmd, ffscripts.ParseAppendFrame,
+		ffscripts.AppendFrameKeys{ExecCore: x.k.Core(), Stream: x.k.Stream(i), StreamMeta: x.k.StreamMeta(i), StreamSummary: x.k.AttemptSummary(i)},
+		a, nil)
+}
+
+func (g *gen) updateProgress(x *gexec) op {
+	l := x.leaseOrNone(g)
+	return mk("progress "+x.id, ffscripts.FnUpdateProgress, ffscripts.UpdateProgressCmd, ffscripts.ParseUpdateProgress,
+		ffscripts.UpdateProgressKeys{ExecCore: x.k.Core()},
+		ffscripts.UpdateProgressArgs{ExecutionID: x.id, LeaseID: l.LeaseID, LeaseEpoch: l.Epoch,
+			ProgressPct: g.oneOf("", "50", "99.5"), ProgressMessage: g.oneOf("", "half way")}, nil)
+}
+
+func (g *gen) setTags(x *gexec) op {
+	tags := []ffscripts.SetExecutionTagsArgsTag{{Key: "team.owner", Value: g.oneOf("a", "b")}}
+	if g.pick(4) == 0 {
+		tags = append(tags, ffscripts.SetExecutionTagsArgsTag{Key: g.oneOf("Bad", "x.y"), Value: "v"})
+	}
+	return mk("set tags on "+x.id, ffscripts.FnSetExecutionTags, ffscripts.SetExecutionTagsCmd, ffscripts.ParseSetExecutionTags,
+		ffscripts.SetExecutionTagsKeys{ExecCore: x.k.Core(), Tags: x.k.Tags()}, ffscripts.SetExecutionTagsArgs{Tags: tags}, nil)
+}
+
+func (g *gen) expireExecution(x *gexec) op {
+	l := x.leaseOrNone(g)
+	i := x.curIdx(g)
+	return mk("expire execution "+x.id, ffscripts.FnExpireExecution, ffscripts.ExpireExecutionCmd, ffscripts.ParseExpireExecution,
+		ffscripts.ExpireExecutionKeys{ExecCore: x.k.Core(), AttemptHash: x.k.Attempt(i), StreamMeta: x.k.StreamMeta(i),
+			LeaseCurrent: x.k.LeaseCurrent(), LeaseHistory: x.k.LeaseHistory(), LeaseExpiry: x.p.LeaseExpiry(),
+			WorkerLeases: x.p.WorkerLeases(l.Inst), LaneActive: x.p.LaneActive(g.lane), LaneTerminal: x.p.LaneTerminal(g.lane),
+			AttemptTimeout: x.p.AttemptTimeout(), ExecutionDeadline: x.p.ExecutionDeadline(), LaneSuspended: x.p.LaneSuspended(g.lane),
+			SuspensionTimeout: x.p.SuspensionTimeout(), SuspensionCurrent: x.k.SuspensionCurrent()},
+		ffscripts.ExpireExecutionArgs{ExecutionID: x.id, ExpireReason: g.oneOf("attempt_timeout", "execution_deadline", "")},
+		to[ffscripts.ExpireExecutionReply](x, "done"))
+}
+
+func (g *gen) closeWaitpoint(x *gexec) op {
+	wp := x.wp(g)
+	return mk("close waitpoint "+wp.id, ffscripts.FnCloseWaitpoint, ffscripts.CloseWaitpointCmd, ffscripts.ParseCloseWaitpoint,
+		ffscripts.CloseWaitpointKeys{ExecCore: x.k.Core(), WaitpointHash: x.p.Waitpoint(wp.id), PendingWaitpointExpiry: x.p.PendingWaitpointExpiry()},
+		ffscripts.CloseWaitpointArgs{WaitpointID: wp.id, Reason: g.oneOf("", "never_committed")}, nil)
+}
+
+func (g *gen) rotate(x *gexec) op {
+	kid, secret := g.oneOf(kid1, kid2, "k3"), g.oneOf(secret1, secret2)
+	return mk("rotate hmac "+x.p.Tag()+" -> "+kid, ffscripts.FnRotateWaitpointHMACSecret, ffscripts.RotateWaitpointHMACSecretCmd,
+		ffscripts.ParseRotateWaitpointHMACSecret, ffscripts.RotateWaitpointHMACSecretKeys{HMACSecrets: x.p.HMACSecrets()},
+		ffscripts.RotateWaitpointHMACSecretArgs{NewKid: kid, NewSecretHex: secret, GraceMs: int64(g.oneOfInt(0, 20, 60000))}, nil)
+}
+
+func (g *gen) listKids(x *gexec) op {
+	return mk("list kids "+x.p.Tag(), ffscripts.FnListWaitpointHMACKids, ffscripts.ListWaitpointHMACKidsCmd,
+		ffscripts.ParseListWaitpointHMACKids, ffscripts.ListWaitpointHMACKidsKeys{HMACSecrets: x.p.HMACSecrets()},
+		ffscripts.ListWaitpointHMACKidsArgs{}, nil)
 }
