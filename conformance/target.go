@@ -169,3 +169,21 @@ func OpenEmbeddedWith(ctx context.Context, src string) (*Target, error) {
 	}
 	return t, nil
 }
+
+// OpenSource connects to the target named by spec and loads the library source src
+// (FUNCTION LOAD REPLACE on every primary), for trying a library that is not the
+// generated one: a Lua change before `go generate`, or a candidate release.
+func OpenSource(ctx context.Context, spec, src string) (*Target, error) {
+	t, err := dial(spec)
+	if err != nil {
+		return nil, err
+	}
+	for addr, n := range t.Client.Nodes() {
+		err := loadSource(ctx, n, src)
+		if err != nil && !strings.HasPrefix(err.Error(), "READONLY") {
+			t.Close()
+			return nil, fmt.Errorf("%s: loading the library on %s: %w", spec, addr, err)
+		}
+	}
+	return t, nil
+}

@@ -45,6 +45,7 @@ func run() int {
 	diffSeed := flag.Uint64("diff-seed", 0, "seed of the first differential sequence (0: from the clock)")
 	diffSteps := flag.Int("diff-steps", 20, "calls per differential sequence")
 	diffValkey := flag.String("diff-valkey", "", "valkey://host:port the differential mode may FLUSHALL (default: start a private valkey-server)")
+	library := flag.String("library", "", "load this library file (FUNCTION LOAD REPLACE) on every target and on both differential sides instead of the generated one")
 	verbose := flag.Bool("v", false, "trace every differential step and print per-function coverage")
 	flag.Parse()
 	if len(targets) == 0 {
@@ -55,6 +56,15 @@ func run() int {
 		}
 	}
 	ctx := context.Background()
+	var src string
+	if *library != "" {
+		b, err := os.ReadFile(*library)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ffconform:", err)
+			return 2
+		}
+		src = string(b)
+	}
 	scs, err := conformance.Select(conformance.Scenarios(), *pattern)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ffconform:", err)
@@ -64,7 +74,13 @@ func run() int {
 	failed := false
 	if len(scs) > 0 {
 		for _, spec := range targets {
-			t, err := conformance.Open(ctx, spec, *load)
+			var t *conformance.Target
+			var err error
+			if src != "" {
+				t, err = conformance.OpenSource(ctx, spec, src)
+			} else {
+				t, err = conformance.Open(ctx, spec, *load)
+			}
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "ffconform:", err)
 				return 2
@@ -76,7 +92,7 @@ func run() int {
 		failed = rep.Failed()
 	}
 	if *diff > 0 {
-		ok, err := runDiff(ctx, *diff, *diffSeed, *diffSteps, *diffValkey, *verbose)
+		ok, err := runDiff(ctx, *diff, *diffSeed, *diffSteps, *diffValkey, src, *verbose)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ffconform:", err)
 			return 2
@@ -89,7 +105,7 @@ func run() int {
 	return 0
 }
 
-func runDiff(ctx context.Context, n int, seed uint64, steps int, addr string, verbose bool) (bool, error) {
+func runDiff(ctx context.Context, n int, seed uint64, steps int, addr, src string, verbose bool) (bool, error) {
 	if addr == "" {
 		srv, err := conformance.StartValkeyServer(ctx)
 		if err != nil {
@@ -108,7 +124,7 @@ func runDiff(ctx context.Context, n int, seed uint64, steps int, addr string, ve
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano() % 1_000_000_000)
 	}
-	cfg := conformance.DiffConfig{Seed: seed, Sequences: n, Steps: steps, Reference: c}
+	cfg := conformance.DiffConfig{Seed: seed, Sequences: n, Steps: steps, Reference: c, RefSource: src, EmbSource: src}
 	if verbose {
 		cfg.Log = os.Stdout
 	}
