@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/flowfabric/ffgo/keyspace"
 )
 
 // Scenarios returns every contract scenario, claim first.
@@ -120,6 +122,19 @@ func (r *Report) Write(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\n", timing[name], strings.Join(pins[name], " "))
 	}
 	tw.Flush()
+	for _, t := range r.Targets {
+		var thirds [3]int
+		n := 0
+		for _, byT := range r.Results {
+			if x, ok := byT[t]; ok && x.Status != "skip" {
+				thirds[int(x.Partition.Slot())*3/keyspace.NumSlots]++
+				n++
+			}
+		}
+		if n > 0 {
+			fmt.Fprintf(w, "%s: %d scenarios in partitions whose slots fall in the thirds of the slot space %d/%d/%d\n", t, n, thirds[0], thirds[1], thirds[2])
+		}
+	}
 	if len(failures) > 0 {
 		fmt.Fprintf(w, "\n%d failure(s); first difference of each:\n", len(failures))
 		for _, x := range failures {

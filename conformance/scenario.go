@@ -38,6 +38,8 @@ type Result struct {
 	Status   string // "pass", "fail" or "skip"
 	Detail   string // the first difference (fail) or the reason (skip)
 	Elapsed  time.Duration
+	// Partition is the partition the scenario worked in (its slot decides the shard).
+	Partition keyspace.Partition
 }
 
 // Failure is the first difference a scenario found.
@@ -89,6 +91,7 @@ func RunScenario(ctx context.Context, t *Target, sc Scenario, slotBucket int) (r
 	s.Lane = "lane-" + uuid.NewString()[:8]
 	defer func() {
 		res.Elapsed = time.Since(start)
+		res.Partition = s.P
 		switch r := recover().(type) {
 		case nil:
 		case abort:

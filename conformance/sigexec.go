@@ -255,3 +255,23 @@ func condMode(mode string, min int, names ...string) string {
 	return `{"condition_type":"signal_set","required_signal_names":` + q +
 		`,"signal_match_mode":"` + mode + `","minimum_signal_count":` + strconv.Itoa(min) + `}`
 }
+
+// ExpireExecution runs the attempt-timeout / deadline scanners' function.
+func (e *Exec) ExpireExecution(reason string) (ffscripts.ExpireExecutionReply, error) {
+	c := e.s.Hash(e.K.Core())
+	idx, _ := strconv.ParseUint(c["current_attempt_index"], 10, 32)
+	inst := c["current_worker_instance_id"]
+	var r ffscripts.ExpireExecutionReply
+	var err error
+	e.s.timed("expire_execution", func() {
+		r, err = e.s.C.ExpireExecution(e.s.ctx, ffscripts.ExpireExecutionKeys{ExecCore: e.K.Core(),
+			AttemptHash: e.K.Attempt(uint32(idx)), StreamMeta: e.K.StreamMeta(uint32(idx)),
+			LeaseCurrent: e.K.LeaseCurrent(), LeaseHistory: e.K.LeaseHistory(), LeaseExpiry: e.P.LeaseExpiry(),
+			WorkerLeases: e.P.WorkerLeases(inst), LaneActive: e.P.LaneActive(e.Lane),
+			LaneTerminal: e.P.LaneTerminal(e.Lane), AttemptTimeout: e.P.AttemptTimeout(),
+			ExecutionDeadline: e.P.ExecutionDeadline(), LaneSuspended: e.P.LaneSuspended(e.Lane),
+			SuspensionTimeout: e.P.SuspensionTimeout(), SuspensionCurrent: e.K.SuspensionCurrent()},
+			ffscripts.ExpireExecutionArgs{ExecutionID: e.ID, ExpireReason: reason})
+	})
+	return r, err
+}

@@ -21,6 +21,7 @@ func SignalScenarios() []Scenario {
 		{Name: "signal/operator_resume", Contract: "signal", Pins: []string{"S2"}, Run: signalOperatorResume},
 		{Name: "signal/stale_waitpoint", Contract: "signal", Pins: []string{"S2"}, Run: signalStaleWaitpoint},
 		{Name: "signal/errors", Contract: "signal", Run: signalErrors},
+		{Name: "signal/expire_execution_while_suspended", Contract: "signal", Run: signalExpireExecution},
 	}
 }
 
@@ -560,4 +561,35 @@ func signalErrors(s *S) {
 	s.Step("signal after cancel")
 	_, _, err = e.Deliver(sp.WP, sp.Token, "approve", SignalOpts{})
 	s.WantErr("deliver", err, "ff_deliver_signal", "target_not_signalable")
+}
+
+// signalExpireExecution: the deadline scanner expires a suspended execution (spec §6.12):
+// attempt ended_failure, suspension closed "expired:<reason>", out of the suspended and
+// suspension_timeout indexes, into terminal; a later signal is refused.
+func signalExpireExecution(s *S) {
+	s.InitKeystore()
+	timeout := s.now() + 3_600_000
+	e, l, sp := suspendedExec(s, SuspendOpts{Condition: condByName("approve"), TimeoutAt: &timeout})
+	s.Step("expire the execution")
+	r, err := e.ExpireExecution("execution_deadline")
+	s.OK("ff_expire_execution", err)
+	s.Eq("reply", ffscripts.ExpireExecutionReply{Status: "OK", Result: "expired", PreviousPhase: "suspended"}, r)
+	s.Want("exec_core", map[string]string{"lifecycle_phase": "terminal", "ownership_state": "unowned",
+		"eligibility_state": "not_applicable", "terminal_outcome": "expired", "attempt_state": "attempt_terminal",
+		"public_state": "expired", "failure_reason": "execution_deadline", "completed_at": "~expire_execution",
+		"current_suspension_id": "", "current_waitpoint_id": ""},
+		pick(s.Hash(e.K.Core()), "lifecycle_phase", "ownership_state", "eligibility_state", "terminal_outcome",
+			"attempt_state", "public_state", "failure_reason", "completed_at", "current_suspension_id", "current_waitpoint_id"))
+	e.WantWhere(map[string]string{"terminal": "~expire_execution"}, instA)
+	s.Want("attempt", map[string]string{"attempt_state": "ended_failure", "ended_at": "~expire_execution"},
+		pick(s.Hash(e.K.Attempt(uint32(l.Index))), "attempt_state", "ended_at"))
+	s.Want("suspension", map[string]string{"closed_at": "~expire_execution", "close_reason": "expired:execution_deadline"},
+		pick(s.Hash(e.K.SuspensionCurrent()), "closed_at", "close_reason"))
+	s.Step("signal after expiry")
+	_, _, err = e.Deliver(sp.WP, sp.Token, "approve", SignalOpts{})
+	s.WantErr("deliver", err, "ff_deliver_signal", "target_not_signalable")
+	s.Step("expire again")
+	r, err = e.ExpireExecution("execution_deadline")
+	s.OK("ff_expire_execution", err)
+	s.Eq("reply", ffscripts.ExpireExecutionReply{Status: "OK", Result: "already_terminal"}, r)
 }
