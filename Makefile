@@ -1,12 +1,14 @@
 # ffgo: the common tasks. `make help` lists them.
-.PHONY: help generate verify test lint valkey-up valkey-down bench-gen
+.PHONY: help demo generate verify test conformance lint valkey-up valkey-down bench-gen
 
 GO ?= go
 
 help:
+	@echo "make demo         run the demo on the embedded engine (no server needed)"
 	@echo "make generate     regenerate ffscripts/ from lua/ (go generate ./...)"
 	@echo "make verify       fail with a diff when ffscripts/ is stale (strict annotations)"
 	@echo "make test         install and start Valkey if needed, then run every test against it"
+	@echo "make conformance  contract scenarios x (embedded, standalone, cluster) + 1000 differential sequences"
 	@echo "make lint         go vet and gofmt"
 	@echo "make valkey-up    start Valkey on 127.0.0.1:16379 and a cluster on :17001-17003"
 	@echo "make valkey-down  stop them"
@@ -20,6 +22,14 @@ verify:
 
 test:
 	bash scripts/test.sh
+
+demo:
+	$(GO) run ./cmd/ffdemo $(DEMOFLAGS)
+
+CLUSTER_TARGET = cluster://127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003
+
+conformance: valkey-up
+	$(GO) run ./conformance/cmd/ffconform -target embedded -target valkey://127.0.0.1:16379 -target $(CLUSTER_TARGET) -diff 1000
 
 lint:
 	$(GO) vet ./...
