@@ -23,7 +23,10 @@ type sideResult struct {
 	// creating the work beforehand (ffgo: ff_create_execution, asynq: Enqueue)
 	CreateUsec float64 // server usec per created task
 	CreateTrip float64 // client round trips per created task
-	Stats      commandStats
+	// CPU during the drain: server (INFO cpu) and this process (clients and
+	// asynq's server), µs per task
+	ServerCPU, ClientCPU float64
+	Stats                commandStats
 }
 
 // drainRun is one run of scenario 1: every side drains the same number of
@@ -104,11 +107,21 @@ func (res *sideResult) finish(n int, trips int64, sent map[string]int64, st comm
 	res.Stats = st
 }
 
+// cpu fills the CPU figures from samples taken before and after the drain.
+func (res *sideResult) cpu(n int, c0, c1 cpuSample) {
+	res.ServerCPU = (c1.server - c0.server) * 1e6 / float64(n)
+	res.ClientCPU = (c1.client - c0.client) * 1e6 / float64(n)
+}
+
 func (e *env) drainBaseline(ctx context.Context) (sideResult, error) {
 	if err := fillRaw(ctx, e.db, e.cfg.n, e.payload); err != nil {
 		return sideResult{}, err
 	}
 	if err := resetStats(ctx, e.db); err != nil {
+		return sideResult{}, err
+	}
+	c0, err := cpuNow(ctx, e.db)
+	if err != nil {
 		return sideResult{}, err
 	}
 	e.db.names.take()
@@ -117,12 +130,17 @@ func (e *env) drainBaseline(ctx context.Context) (sideResult, error) {
 		return sideResult{}, err
 	}
 	trips, sent := e.db.names.take()
+	c1, err := cpuNow(ctx, e.db)
+	if err != nil {
+		return sideResult{}, err
+	}
 	st, err := readStats(ctx, e.db)
 	if err != nil {
 		return sideResult{}, err
 	}
 	res := sideResult{Drain: d}
 	res.finish(e.cfg.n, trips, sent, st)
+	res.cpu(e.cfg.n, c0, c1)
 	return res, nil
 }
 
@@ -143,6 +161,10 @@ func (e *env) drainFFGO(ctx context.Context, r int, mode string) (sideResult, er
 	if err := resetStats(ctx, e.db); err != nil {
 		return sideResult{}, err
 	}
+	c0, err := cpuNow(ctx, e.db)
+	if err != nil {
+		return sideResult{}, err
+	}
 	e.db.names.take()
 	var d drainResult
 	switch mode {
@@ -157,6 +179,10 @@ func (e *env) drainFFGO(ctx context.Context, r int, mode string) (sideResult, er
 		return sideResult{}, err
 	}
 	trips, sent := e.db.names.take()
+	c1, err := cpuNow(ctx, e.db)
+	if err != nil {
+		return sideResult{}, err
+	}
 	st, err := readStats(ctx, e.db)
 	if err != nil {
 		return sideResult{}, err
@@ -164,6 +190,7 @@ func (e *env) drainFFGO(ctx context.Context, r int, mode string) (sideResult, er
 	res := sideResult{Drain: d,
 		CreateUsec: topUsec(cst, csent) / float64(e.cfg.n), CreateTrip: float64(ctrips) / float64(e.cfg.n)}
 	res.finish(e.cfg.n, trips, sent, st)
+	res.cpu(e.cfg.n, c0, c1)
 	return res, nil
 }
 
@@ -183,15 +210,23 @@ func (e *env) drainAsynq(ctx context.Context) (sideResult, error) {
 	if err := resetStats(ctx, e.db); err != nil {
 		return sideResult{}, err
 	}
+	c0, err := cpuNow(ctx, e.db)
+	if err != nil {
+		return sideResult{}, err
+	}
 	e.hook.names.take()
 	var (
 		st    commandStats
 		trips int64
 		sent  map[string]int64
+		c1    cpuSample
 	)
 	d, err := drainAsynq(ctx, e.rdb, e.sig, e.cfg.n, e.cfg.workers, func() error {
 		trips, sent = e.hook.names.take()
 		var err error
+		if c1, err = cpuNow(ctx, e.db); err != nil {
+			return err
+		}
 		st, err = readStats(ctx, e.db)
 		return err
 	})
@@ -201,6 +236,7 @@ func (e *env) drainAsynq(ctx context.Context) (sideResult, error) {
 	res := sideResult{Drain: d,
 		CreateUsec: topUsec(cst, csent) / float64(e.cfg.n), CreateTrip: float64(ctrips) / float64(e.cfg.n)}
 	res.finish(e.cfg.n, trips, sent, st)
+	res.cpu(e.cfg.n, c0, c1)
 	return res, nil
 }
 

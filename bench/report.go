@@ -134,10 +134,10 @@ func (r *report) printDrains(p func(string, ...any)) {
 	p("")
 	p("### 3a. Round trips and server cost per executed task (during the drain)")
 	p("")
-	p("Round trips and commands are counted in the clients (a pipeline is one round trip). Server commands include those run inside scripts. Server µs is INFO commandstats usec of the commands the clients sent (a script's usec includes its nested commands), reset before each side. Create: the work's creation beforehand (ffgo ff_create_execution pipelined 200 per round trip; asynq Enqueue).")
+	p("Round trips and commands are counted in the clients (a pipeline is one round trip). Server commands include those run inside scripts. Server µs is INFO commandstats usec of the commands the clients sent (a script's usec includes its nested commands), reset before each side. Server CPU is valkey-server's used_cpu_user+sys over the drain (it includes reading and writing the sockets); client CPU is this process's (all clients, and asynq's server) over the drain. Create: the work's creation beforehand (ffgo ff_create_execution pipelined 200 per round trip; asynq Enqueue).")
 	p("")
-	p("| side | round trips/task | commands sent/task | server commands/task | server µs/task | create: server µs/task | create: round trips/task |")
-	p("|---|---:|---:|---:|---:|---:|---:|")
+	p("| side | round trips/task | commands sent/task | server commands/task | server µs/task | server CPU µs/task | client CPU µs/task | create: server µs/task | create: round trips/task |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, side := range sides {
 		f := func(g func(sideResult) float64) float64 {
 			return med(r.drains, func(d drainRun) float64 { return g(d[side]) })
@@ -147,9 +147,10 @@ func (r *report) printDrains(p func(string, ...any)) {
 			create = fmt.Sprintf("%.1f", f(func(s sideResult) float64 { return s.CreateUsec }))
 			ctrips = fmt.Sprintf("%.3f", f(func(s sideResult) float64 { return s.CreateTrip }))
 		}
-		p("| %s | %.3f | %.3f | %.1f | %.1f | %s | %s |", side,
+		p("| %s | %.3f | %.3f | %.1f | %.1f | %.1f | %.1f | %s | %s |", side,
 			f(func(s sideResult) float64 { return s.Trips }), f(func(s sideResult) float64 { return s.Cmds }),
 			f(func(s sideResult) float64 { return s.ServerCmds }), f(func(s sideResult) float64 { return s.ServerUsec }),
+			f(func(s sideResult) float64 { return s.ServerCPU }), f(func(s sideResult) float64 { return s.ClientCPU }),
 			create, ctrips)
 	}
 	p("")

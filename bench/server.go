@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -140,4 +141,32 @@ func (s commandStats) total(names ...string) cmdStat {
 		t.Usec += st.Usec
 	}
 	return t
+}
+
+// cpuSample is the CPU time used so far by the server (INFO cpu) and by this
+// process (getrusage), in seconds.
+type cpuSample struct {
+	server, client float64
+}
+
+func cpuNow(ctx context.Context, c valkey.Client) (cpuSample, error) {
+	s, err := c.Do(ctx, c.B().Info().Section("cpu").Build()).ToString()
+	if err != nil {
+		return cpuSample{}, err
+	}
+	var out cpuSample
+	for line := range strings.SplitSeq(s, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, _ := strconv.ParseFloat(v, 64)
+			out.server += f
+		}
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return cpuSample{}, err
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	out.client = tv(ru.Utime) + tv(ru.Stime)
+	return out, nil
 }
