@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -86,6 +87,7 @@ func (r *report) print(w io.Writer) {
 	}
 	p("- Valkey %s (%s)", r.version, server)
 	p("- Command: `%s`", r.command())
+	p("- Tree: %s", treeState())
 	p("- %d runs; figures are medians over runs (per-run values in brackets where useful). Ratios are taken within each run, then the median.", r.cfg.runs)
 	p("")
 	if len(r.drains) > 0 {
@@ -255,4 +257,30 @@ func (r *report) printEmbedded(p func(string, ...any)) {
 		}
 	}
 	p("")
+}
+
+// treeState names the commit the benchmark ran against and the library
+// packages with uncommitted changes, since others work in the same tree.
+func treeState() string {
+	head, err := exec.Command("git", "-C", "..", "log", "-1", "--format=%h %cd", "--date=format:%H:%M").Output()
+	if err != nil {
+		return "unknown (no git)"
+	}
+	s := "commit " + strings.TrimSpace(string(head))
+	dirty, _ := exec.Command("git", "-C", "..", "status", "--porcelain", "--", "lua", "ffscripts", "worker", "keyspace", "embedded").Output()
+	var pkgs []string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(dirty)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		pkg, _, _ := strings.Cut(f[len(f)-1], "/")
+		if !slices.Contains(pkgs, pkg) {
+			pkgs = append(pkgs, pkg)
+		}
+	}
+	if len(pkgs) > 0 {
+		s += ", with uncommitted changes in " + strings.Join(pkgs, ", ")
+	}
+	return s
 }
