@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,24 +55,91 @@ type candidate struct {
 }
 
 func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
+	tasks, err := w.claimUpTo(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	return tasks[0], nil
+}
+
+// claimUpTo claims at most k executions (the caller holds k permits) from one
+// lane: one pipelined peek, then the claims. One claim tries the candidate
+// partitions in turn; several are sent at once, spread over the candidates,
+// and valkey-go pipelines concurrent calls, so a batch still costs one more
+// round trip. It returns ErrNoTask when nothing was claimed.
+func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 	lanes := w.cfg.Lanes
 	lane := lanes[int(w.lane.Add(1)-1)%len(lanes)]
 	cands, err := w.peek(ctx, lane, w.window(lane))
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range cands {
-		t, err := w.claimIn(ctx, lane, c)
+	if k == 1 {
+		for _, c := range cands {
+			t, err := w.claimIn(ctx, lane, c)
+			if err == nil {
+				return []*Task{t}, nil
+			}
+			if !w.skippable(lane, c, err) {
+				return nil, err
+			}
+		}
+		return nil, ErrNoTask
+	}
+	slots := w.slots(cands, k)
+	tasks := make([]*Task, len(slots))
+	errs := make([]error, len(slots))
+	var wg sync.WaitGroup
+	for i, c := range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tasks[i], errs[i] = w.claimIn(ctx, lane, c)
+		}()
+	}
+	wg.Wait()
+	var got []*Task
+	var hard error
+	for i, t := range tasks {
 		switch {
-		case err == nil:
-			return t, nil
-		case errors.Is(err, ErrNoTask) || isRetryableClaim(err):
-			w.cfg.Logger.Debug("claim skipped partition", "partition", c.part.Tag(), "lane", lane, "err", err)
-		default:
-			return nil, err
+		case errs[i] == nil:
+			got = append(got, t)
+		case !w.skippable(lane, slots[i], errs[i]) && hard == nil:
+			hard = errs[i]
 		}
 	}
+	if len(got) > 0 {
+		if hard != nil {
+			w.cfg.Logger.Error("claim failed", "lane", lane, "err", hard)
+		}
+		return got, nil
+	}
+	if hard != nil {
+		return nil, hard
+	}
 	return nil, ErrNoTask
+}
+
+// slots spreads k claims over the candidate partitions. The contract path
+// claims a partition's head by id, so it gets one claim per partition.
+func (w *Worker) slots(cands []candidate, k int) []candidate {
+	if w.noClaimNext.Load() {
+		return cands[:min(k, len(cands))]
+	}
+	var out []candidate
+	for i := 0; i < k && len(cands) > 0; i++ {
+		out = append(out, cands[i%len(cands)])
+	}
+	return out
+}
+
+// skippable reports whether a claim error only means "nothing for us here".
+func (w *Worker) skippable(lane string, c candidate, err error) bool {
+	if errors.Is(err, ErrNoTask) || isRetryableClaim(err) {
+		w.cfg.Logger.Debug("claim skipped partition", "partition", c.part.Tag(), "lane", lane, "err", err)
+		return true
+	}
+	return false
 }
 
 // window returns the partitions of this poll and advances the cursor. The

@@ -45,9 +45,16 @@ loop:
 		case <-ctx.Done():
 			break loop
 		}
-		t, err := w.claimDetached(ctx)
-		if err != nil {
+		// Take every free permit: one poll can claim that many.
+		k := 1
+		for k < w.cfg.MaxConcurrentTasks && w.acquire() {
+			k++
+		}
+		tasks, err := w.claimDetached(ctx, k)
+		for range k - len(tasks) {
 			w.releasePermit()
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				break loop
 			}
@@ -67,11 +74,13 @@ loop:
 			continue
 		}
 		backoff = w.cfg.PollInterval
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.handle(t, h)
-		}()
+		for _, t := range tasks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.handle(t, h)
+			}()
+		}
 	}
 	return w.shutdown(&wg)
 }
@@ -79,13 +88,13 @@ loop:
 // claimDetached claims with a context that survives ctx's cancellation, so a
 // claim the server already made is never dropped half-way; ctx only decides
 // whether to start.
-func (w *Worker) claimDetached(ctx context.Context) (*Task, error) {
+func (w *Worker) claimDetached(ctx context.Context, k int) ([]*Task, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(w.cfg.LeaseTTL, 10*time.Second))
 	defer cancel()
-	return w.claimNext(cctx)
+	return w.claimUpTo(cctx, k)
 }
 
 // shutdown waits for the handlers up to ShutdownTimeout, then hands back what

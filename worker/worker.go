@@ -106,7 +106,12 @@ func connect(ctx context.Context, db valkey.Client, fns ffscripts.Functions, opt
 	if err != nil {
 		return fail(fmt.Errorf("worker: %w", err))
 	}
-	if len(w.parts.Defaulted) > 0 {
+	switch len(w.parts.Defaulted) {
+	case 0:
+	case 3: // no config at all: the documented fallback of a server-less set-up
+		log.Info("no partition config, using FlowFabric's defaults", "key", keyspace.ConfigPartitionsKey,
+			"num_flow_partitions", w.parts.NumFlowPartitions)
+	default:
 		log.Warn("partition config incomplete, using defaults", "key", keyspace.ConfigPartitionsKey,
 			"defaulted", w.parts.Defaulted, "num_flow_partitions", w.parts.NumFlowPartitions)
 	}
