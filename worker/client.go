@@ -65,8 +65,9 @@ func (c *Client) PartitionConfig() keyspace.PartitionConfig { return c.parts }
 type RetryPolicy struct {
 	// MaxRetries is the number of retries after the first attempt.
 	MaxRetries int
-	// Delay is the wait before a retry; with Exponential it is the first wait,
-	// multiplied by Multiplier (default 2) per retry up to MaxDelay (default 60s).
+	// Delay is the wait before a retry (0: at once); with Exponential it is the
+	// first wait, multiplied by Multiplier (default 2) per retry up to MaxDelay
+	// (default 60s).
 	Delay       time.Duration
 	Exponential bool
 	Multiplier  float64

@@ -42,6 +42,21 @@
 // scheduler. Every claimed Task holds one of the worker's concurrency permits
 // until it ends.
 //
+// A poll also does the small jobs a worker needs no engine for: it promotes
+// delayed executions that are due (retry back-off, Task.Delay, hand-backs) and,
+// for a worker with capabilities, returns to the eligible set the executions
+// parked for want of a capable worker that it can run.
+//
+// # Suspending and signals
+//
+// Task.Suspend parks an execution on a waitpoint until a resume condition
+// (package signal) is met by signals delivered with DeliverSignal, authenticated
+// with the waitpoint's token; the execution is then claimed again and continues
+// the same attempt. Tokens are signed with a per-partition secret that must be
+// installed once per deployment (Client.EnsureWaitpointSecret). A Run loop that
+// is backing off is woken when this process resumes an execution; resumes done
+// elsewhere are seen at the next poll.
+//
 // # Producing work and signals
 //
 // Client is the other side: it creates executions, reads their state and result,

@@ -63,14 +63,14 @@ func forEachTarget(t *testing.T, f func(t *testing.T, db valkey.Client)) {
 // fixture is one test's isolated names: its own namespace and lane (so its own
 // lane partition) on a shared server.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	db     valkey.Client
 	ns     string
 	lane   string
 	client *Client
 }
 
-func newFixture(t *testing.T, db valkey.Client) *fixture {
+func newFixture(t testing.TB, db valkey.Client) *fixture {
 	t.Helper()
 	suffix := uuid.NewString()[:8]
 	f := &fixture{t: t, db: db, ns: "wt-" + suffix, lane: "lane-" + suffix}
@@ -189,7 +189,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func must(t *testing.T, err error, what string, args ...any) {
+func must(t testing.TB, err error, what string, args ...any) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", fmt.Sprintf(what, args...), err)
