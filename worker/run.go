@@ -39,7 +39,7 @@ func (w *Worker) Run(ctx context.Context, h Handler) error {
 	<-timer.C
 	defer timer.Stop()
 loop:
-	for {
+	for !w.isClosed() {
 		select {
 		case w.permits <- struct{}{}:
 		case <-ctx.Done():

@@ -396,6 +396,9 @@ func (t *Task) delay(ctx context.Context, until time.Time) error {
 // unchanged) and a message (empty leaves it unchanged).
 func (t *Task) UpdateProgress(ctx context.Context, pct float64, message string) error {
 	return t.guarded(func() error {
+		if pct > 100 {
+			return fmt.Errorf("worker: UpdateProgress: pct %v is above 100", pct)
+		}
 		ps := ""
 		if pct >= 0 {
 			ps = strconv.FormatFloat(pct, 'f', -1, 64)
