@@ -2,8 +2,8 @@ package embedded
 
 import (
 	"crypto/sha1"
-	"fmt"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
