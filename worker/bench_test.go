@@ -2,10 +2,13 @@ package worker
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/flowfabric/ffgo/ffscripts"
 	"github.com/flowfabric/ffgo/internal/valkeytest"
+	"github.com/flowfabric/ffgo/signal"
 )
 
 // BenchmarkClaimComplete measures one claim and its Complete on the standalone
@@ -40,6 +43,58 @@ func BenchmarkClaimComplete(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkResumeLatency measures, with Run, the time from a signal that
+// resumes an execution to its handler running again (issue #8's latency):
+// "local_wake" delivers through the worker's own Client, which wakes the Run
+// loop; "next_poll" delivers through another Client, so the resume is seen at
+// the next poll (MaxPollInterval 100ms). Reports p50 and max in ms.
+func BenchmarkResumeLatency(b *testing.B) {
+	for _, mode := range []string{"local_wake", "next_poll"} {
+		b.Run(mode, func(b *testing.B) {
+			db := valkeytest.Standalone(b)
+			f := newFixture(b, db)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			must(b, f.client.EnsureWaitpointSecret(ctx, "k1", "00112233445566778899aabbccddeeff"), "secret")
+			w, err := Connect(ctx, db, f.options(func(o *Options) { o.MaxPollInterval = 100 * time.Millisecond }))
+			must(b, err, "Connect")
+			defer w.Close(context.Background())
+			signaller := f.client
+			if mode == "local_wake" {
+				signaller = w.Client()
+			}
+			suspended := make(chan Waitpoint)
+			resumed := make(chan time.Time)
+			go w.Run(ctx, func(ctx context.Context, t *Task) error {
+				if t.AttemptType == "resumed" {
+					resumed <- time.Now()
+					return nil
+				}
+				s, err := t.Suspend(ctx, SuspendOptions{Condition: signal.AnyOf("go")})
+				if err != nil {
+					return err
+				}
+				suspended <- s.Waitpoint
+				return nil
+			})
+			var lat []time.Duration
+			for b.Loop() {
+				id := f.create(CreateOptions{})
+				wp := <-suspended
+				time.Sleep(150 * time.Millisecond) // let the loop settle into its back-off
+				start := time.Now()
+				if _, err := signaller.DeliverSignal(ctx, id, wp.ID, Signal{Name: "go", Token: wp.Token}); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, (<-resumed).Sub(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 		})
 	}
 }
