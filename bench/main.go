@@ -36,6 +36,7 @@ import (
 type config struct {
 	addr      string
 	server    string
+	extra     string
 	n         int
 	embeddedN int
 	payload   int
@@ -65,6 +66,7 @@ func main() {
 	var all bool
 	flag.StringVar(&cfg.addr, "addr", "", "address of a PRIVATE Valkey server to use (its data is flushed and its statistics reset); empty starts one")
 	flag.StringVar(&cfg.server, "valkey-server", "valkey-server", "valkey-server binary to start when -addr is empty")
+	flag.StringVar(&cfg.extra, "valkey-args", "", "extra arguments for the started valkey-server, e.g. \"--hash-max-listpack-entries 16\"")
 	flag.IntVar(&cfg.n, "n", 10000, "executions per drain")
 	flag.IntVar(&cfg.embeddedN, "embedded-n", 1000, "executions per drain on the embedded engine (its cost per call grows with the key count)")
 	flag.IntVar(&cfg.payload, "payload", 4096, "payload bytes per execution")
@@ -119,7 +121,7 @@ func main() {
 func run(ctx context.Context, cfg config) error {
 	rep := &report{cfg: cfg}
 	if cfg.addr == "" {
-		srv, err := startValkey(ctx, cfg.server)
+		srv, err := startValkey(ctx, cfg.server, strings.Fields(cfg.extra))
 		if err != nil {
 			return err
 		}

@@ -72,6 +72,9 @@ func (r *report) command() string {
 	}
 	s = append(s, fmt.Sprintf("-runs %d -n %d -embedded-n %d -payload %d -workers %d -rounds %d -worker-rounds %d -signal-after %s -calls %d -ffgo %s",
 		c.runs, c.n, c.embeddedN, c.payload, c.workers, c.rounds, c.late, c.after, c.calls, strings.Join(c.ffgoModes, ",")))
+	if c.extra != "" {
+		s = append(s, fmt.Sprintf("-valkey-args %q", c.extra))
+	}
 	return "cd bench && go run . " + strings.Join(s, " ")
 }
 
@@ -82,6 +85,9 @@ func (r *report) print(w io.Writer) {
 	p("- Machine: %d CPUs (%s), %s/%s, %s; load average %s at start, %s at end", runtime.NumCPU(), cpuModel(),
 		runtime.GOOS, runtime.GOARCH, runtime.Version(), r.loadStart, r.loadEnd)
 	server := "own valkey-server on loopback, no persistence"
+	if r.cfg.extra != "" {
+		server += ", started with " + r.cfg.extra
+	}
 	if !r.cfg.ownServer {
 		server = "given server " + r.cfg.addr
 	}

@@ -24,13 +24,14 @@ type valkeyServer struct {
 
 // startValkey starts bin on a free loopback port without persistence and
 // waits until it answers PING.
-func startValkey(ctx context.Context, bin string) (*valkeyServer, error) {
+func startValkey(ctx context.Context, bin string, extra []string) (*valkeyServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
