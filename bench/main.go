@@ -4,8 +4,8 @@
 // Scenarios:
 //
 //	-drain     1. drain throughput and claim-to-complete latency: ffgo, the raw
-//	              RPUSH/BLMPOP/INCR baseline and asynq; with -cost, also
-//	              3. round trips, commands and server µs per executed task
+//	              RPUSH/BLMPOP/INCR baseline and asynq; and 3a. round trips,
+//	              commands, server µs and CPU per executed task
 //	-resume    2. suspend → signal → resumed handler latency
 //	-cost      3. server cost per library function, each run in isolation
 //	-embedded  4. the ffgo drain on the embedded (gopher-lua) engine
@@ -34,25 +34,25 @@ import (
 )
 
 type config struct {
-	addr      string
-	server    string
-	extra     string
-	n         int
-	embeddedN int
-	payload   int
-	workers   int
-	runs      int
-	rounds    int
-	calls     int
-	poll      time.Duration
-	late      int
-	after     time.Duration
-	drain     bool
-	resume    bool
-	cost      bool
-	embedded  bool
-	ffgoModes []string
-	ownServer bool
+	addr         string
+	server       string
+	extra        string
+	n            int
+	embeddedN    int
+	payload      int
+	workers      int
+	runs         int
+	rounds       int
+	calls        int
+	poll         time.Duration
+	workerRounds int
+	after        time.Duration
+	drain        bool
+	resume       bool
+	cost         bool
+	embedded     bool
+	ffgoModes    []string
+	ownServer    bool
 }
 
 var start = time.Now()
@@ -74,7 +74,7 @@ func main() {
 	flag.IntVar(&cfg.runs, "runs", 3, "repetitions of every scenario; medians are reported")
 	flag.IntVar(&cfg.rounds, "rounds", 1000, "suspend → signal → resume rounds per run")
 	flag.IntVar(&cfg.calls, "calls", 2000, "calls per function in the per-function cost scenario")
-	flag.IntVar(&cfg.late, "worker-rounds", 20, "rounds of the worker.Run resume cases")
+	flag.IntVar(&cfg.workerRounds, "worker-rounds", 20, "rounds of the worker.Run resume cases")
 	flag.DurationVar(&cfg.after, "signal-after", 250*time.Millisecond, "wait between suspension and signal in the worker.Run resume cases")
 	flag.DurationVar(&cfg.poll, "poll", time.Millisecond, "claim poll interval of the polling resume mode")
 	flag.BoolVar(&cfg.drain, "drain", false, "scenario 1 (+3 per task): drain throughput, ffgo vs baseline vs asynq")
@@ -283,8 +283,8 @@ type resumeCase struct {
 
 func (c config) resumeCases() []resumeCase {
 	return []resumeCase{
-		{"worker-self", resumeWorkerSelf, c.late, c.after},
-		{"worker-other", resumeWorkerOther, c.late, c.after},
+		{"worker-self", resumeWorkerSelf, c.workerRounds, c.after},
+		{"worker-other", resumeWorkerOther, c.workerRounds, c.after},
 		{"scripts-feed", resumeFeed, c.rounds, 0},
 		{fmt.Sprintf("scripts-poll-%s", c.poll), resumePoll, c.rounds, 0},
 	}

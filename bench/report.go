@@ -71,7 +71,7 @@ func (r *report) command() string {
 		}
 	}
 	s = append(s, fmt.Sprintf("-runs %d -n %d -embedded-n %d -payload %d -workers %d -rounds %d -worker-rounds %d -signal-after %s -calls %d -ffgo %s",
-		c.runs, c.n, c.embeddedN, c.payload, c.workers, c.rounds, c.late, c.after, c.calls, strings.Join(c.ffgoModes, ",")))
+		c.runs, c.n, c.embeddedN, c.payload, c.workers, c.rounds, c.workerRounds, c.after, c.calls, strings.Join(c.ffgoModes, ",")))
 	if c.extra != "" {
 		s = append(s, fmt.Sprintf("-valkey-args %q", c.extra))
 	}
