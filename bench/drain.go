@@ -187,6 +187,9 @@ func (e *env) drainFFGO(ctx context.Context, r int, mode string) (sideResult, er
 	if err != nil {
 		return sideResult{}, err
 	}
+	if err := lane.checkDrained(ctx, e.db, e.cfg.n); err != nil {
+		return sideResult{}, err
+	}
 	res := sideResult{Drain: d,
 		CreateUsec: topUsec(cst, csent) / float64(e.cfg.n), CreateTrip: float64(ctrips) / float64(e.cfg.n)}
 	res.finish(e.cfg.n, trips, sent, st)

@@ -244,3 +244,25 @@ func drainScripts(ctx context.Context, db valkey.Client, l ffLane, n, workers in
 	}
 	return drainResult{N: n, Elapsed: time.Duration(end.Load()), Lat: summarize(lats)}, nil
 }
+
+// checkDrained verifies that the lane holds n terminal executions and nothing
+// eligible or active: every drained execution really completed.
+func (l ffLane) checkDrained(ctx context.Context, db valkey.Client, n int) error {
+	p := l.part
+	res := db.DoMulti(ctx,
+		db.B().Zcard().Key(p.LaneTerminal(l.lane)).Build(),
+		db.B().Zcard().Key(p.LaneEligible(l.lane)).Build(),
+		db.B().Zcard().Key(p.LaneActive(l.lane)).Build())
+	var got [3]int64
+	for i, r := range res {
+		v, err := r.AsInt64()
+		if err != nil {
+			return err
+		}
+		got[i] = v
+	}
+	if got != [3]int64{int64(n), 0, 0} {
+		return fmt.Errorf("after the drain: %d terminal, %d eligible, %d active; want %d, 0, 0", got[0], got[1], got[2], n)
+	}
+	return nil
+}
