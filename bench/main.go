@@ -67,6 +67,7 @@ func main() {
 	flag.StringVar(&cfg.addr, "addr", "", "address of a PRIVATE Valkey server to use (its data is flushed and its statistics reset); empty starts one")
 	flag.StringVar(&cfg.server, "valkey-server", "valkey-server", "valkey-server binary to start when -addr is empty")
 	flag.StringVar(&cfg.extra, "valkey-args", "", "extra arguments for the started valkey-server, e.g. \"--hash-max-listpack-entries 16\"")
+	flag.StringVar(&cfg.tree, "tree", "", "how the report names the source tree measured (default: the git commit of ..)")
 	flag.IntVar(&cfg.n, "n", 10000, "executions per drain")
 	flag.IntVar(&cfg.embeddedN, "embedded-n", 1000, "executions per drain on the embedded engine (its cost per call grows with the key count)")
 	flag.IntVar(&cfg.payload, "payload", 4096, "payload bytes per execution")

@@ -93,7 +93,11 @@ func (r *report) print(w io.Writer) {
 	}
 	p("- Valkey %s (%s)", r.version, server)
 	p("- Command: `%s`", r.command())
-	p("- Tree: %s", treeState())
+	tree := r.cfg.tree
+	if tree == "" {
+		tree = treeState()
+	}
+	p("- Tree: %s", tree)
 	p("- %d runs; figures are medians over runs (the per-run columns list every run). Ratios are taken within each run, then the median.", r.cfg.runs)
 	p("")
 	if len(r.drains) > 0 {
