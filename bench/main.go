@@ -37,6 +37,7 @@ type config struct {
 	addr         string
 	server       string
 	extra        string
+	tree         string
 	n            int
 	embeddedN    int
 	payload      int
