@@ -93,10 +93,11 @@ func ParseCreateExecution(r valkey.ValkeyResult) (CreateExecutionReply, error) {
 // Every ARGV is validated before the first write. The scheduling key may be
 // the lane's eligible or delayed ZSET: the function uses the sibling that
 // matches its own delayed/eligible decision (DEVIATIONS.md D5).
+// Extension E1: an execution created eligible is published on "ff:wake:<lane>".
 //
 // Errors: ErrInvalidInput, ErrInvalidPolicyJSON, ErrInvalidCapabilities.
 //
-// Lua: ff_create_execution (lua/execution.lua:76:1).
+// Lua: ff_create_execution (lua/execution.lua:77:1).
 func (c *Client) CreateExecution(ctx context.Context, k CreateExecutionKeys, a CreateExecutionArgs) (CreateExecutionReply, error) {
 	cmd, err := fcall.Build(FnCreateExecution, CreateExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -173,7 +174,7 @@ func ParseSetExecutionTags(r valkey.ValkeyResult) (SetExecutionTagsReply, error)
 //
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrInvalidTagKey.
 //
-// Lua: ff_set_execution_tags (lua/execution.lua:166:1).
+// Lua: ff_set_execution_tags (lua/execution.lua:168:1).
 func (c *Client) SetExecutionTags(ctx context.Context, k SetExecutionTagsKeys, a SetExecutionTagsArgs) (SetExecutionTagsReply, error) {
 	cmd, err := fcall.Build(FnSetExecutionTags, SetExecutionTagsCmd, c.db, k, a)
 	if err != nil {
@@ -237,10 +238,11 @@ func ParsePromoteDelayed(r valkey.ValkeyResult) (PromoteDelayedReply, error) {
 //
 // Moves a due delayed execution (initial delay, retry backoff, self-delay) to
 // the eligible ZSET, keeping attempt_state. Uses the caller's now_ms, not TIME.
+// Extension E1: a promoted execution is published on "ff:wake:<lane>".
 //
 // Errors: ErrInvalidInput.
 //
-// Lua: ff_promote_delayed (lua/execution.lua:195:1).
+// Lua: ff_promote_delayed (lua/execution.lua:198:1).
 func (c *Client) PromoteDelayed(ctx context.Context, k PromoteDelayedKeys, a PromoteDelayedArgs) (PromoteDelayedReply, error) {
 	cmd, err := fcall.Build(FnPromoteDelayed, PromoteDelayedCmd, c.db, k, a)
 	if err != nil {
@@ -311,7 +313,7 @@ func ParseBlockExecutionForAdmission(r valkey.ValkeyResult) (BlockExecutionForAd
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotActive,
 // ErrExecutionNotEligible, ErrInvalidBlockingReason.
 //
-// Lua: ff_block_execution_for_admission (lua/execution.lua:248:1).
+// Lua: ff_block_execution_for_admission (lua/execution.lua:252:1).
 func (c *Client) BlockExecutionForAdmission(ctx context.Context, k BlockExecutionForAdmissionKeys, a BlockExecutionForAdmissionArgs) (BlockExecutionForAdmissionReply, error) {
 	cmd, err := fcall.Build(FnBlockExecutionForAdmission, BlockExecutionForAdmissionCmd, c.db, k, a)
 	if err != nil {
@@ -376,10 +378,11 @@ func ParseUnblockExecution(r valkey.ValkeyResult) (UnblockExecutionReply, error)
 //
 // Moves a blocked (route, budget, quota, operator) execution back to the
 // eligible ZSET. expected_blocking_reason, when given, must match.
+// Extension E1: an unblocked execution is published on "ff:wake:<lane>".
 //
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotEligible.
 //
-// Lua: ff_unblock_execution (lua/execution.lua:289:1).
+// Lua: ff_unblock_execution (lua/execution.lua:294:1).
 func (c *Client) UnblockExecution(ctx context.Context, k UnblockExecutionKeys, a UnblockExecutionArgs) (UnblockExecutionReply, error) {
 	cmd, err := fcall.Build(FnUnblockExecution, UnblockExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -475,7 +478,7 @@ func ParseCancelExecution(r valkey.ValkeyResult) (CancelExecutionReply, error) {
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotActive, ErrLeaseRevoked,
 // ErrStaleLease.
 //
-// Lua: ff_cancel_execution (lua/execution.lua:345:1).
+// Lua: ff_cancel_execution (lua/execution.lua:351:1).
 func (c *Client) CancelExecution(ctx context.Context, k CancelExecutionKeys, a CancelExecutionArgs) (CancelExecutionReply, error) {
 	cmd, err := fcall.Build(FnCancelExecution, CancelExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -561,7 +564,7 @@ func ParseExpireExecution(r valkey.ValkeyResult) (ExpireExecutionReply, error) {
 //
 // Errors: ErrInvalidInput.
 //
-// Lua: ff_expire_execution (lua/execution.lua:422:1).
+// Lua: ff_expire_execution (lua/execution.lua:428:1).
 func (c *Client) ExpireExecution(ctx context.Context, k ExpireExecutionKeys, a ExpireExecutionArgs) (ExpireExecutionReply, error) {
 	cmd, err := fcall.Build(FnExpireExecution, ExpireExecutionCmd, c.db, k, a)
 	if err != nil {

@@ -321,12 +321,13 @@ func ParseFailExecution(r valkey.ValkeyResult) (FailExecutionReply, error) {
 // Ends the current attempt as failed. When retry_policy_json allows another
 // attempt the execution goes to the lane's delayed ZSET (retry backoff),
 // otherwise it becomes terminal (failed). Unfenced calls are allowed only with
-// source operator_override.
+// source operator_override. Extension E1: a retry due at once (zero backoff) is
+// published on "ff:wake:<lane>", so a worker's poll promotes and claims it.
 //
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrPartialFenceTriple, ErrFenceRequired,
 // ErrExecutionNotActive, ErrLeaseRevoked, ErrLeaseExpired, ErrStaleLease.
 //
-// Lua: ff_fail_execution (lua/lease.lua:235:1).
+// Lua: ff_fail_execution (lua/lease.lua:236:1).
 func (c *Client) FailExecution(ctx context.Context, k FailExecutionKeys, a FailExecutionArgs) (FailExecutionReply, error) {
 	cmd, err := fcall.Build(FnFailExecution, FailExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -407,12 +408,13 @@ func ParseDelayExecution(r valkey.ValkeyResult) (DelayExecutionReply, error) {
 //
 // The lease holder parks its own attempt until delay_until; the attempt stays
 // open (attempt_interrupted) and is continued with ff_claim_resumed_execution
-// after promotion. delay_until is validated before any write.
+// after promotion. delay_until is validated before any write. Extension E1: a
+// delay_until not in the future (a hand-back) is published on "ff:wake:<lane>".
 //
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrPartialFenceTriple, ErrFenceRequired,
 // ErrExecutionNotActive, ErrLeaseRevoked, ErrLeaseExpired, ErrStaleLease.
 //
-// Lua: ff_delay_execution (lua/lease.lua:304:1).
+// Lua: ff_delay_execution (lua/lease.lua:307:1).
 func (c *Client) DelayExecution(ctx context.Context, k DelayExecutionKeys, a DelayExecutionArgs) (DelayExecutionReply, error) {
 	cmd, err := fcall.Build(FnDelayExecution, DelayExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -484,7 +486,7 @@ func ParseMarkLeaseExpiredIfDue(r valkey.ValkeyResult) (MarkLeaseExpiredIfDueRep
 //
 // Errors: ErrInvalidInput.
 //
-// Lua: ff_mark_lease_expired_if_due (lua/lease.lua:339:1).
+// Lua: ff_mark_lease_expired_if_due (lua/lease.lua:343:1).
 func (c *Client) MarkLeaseExpiredIfDue(ctx context.Context, k MarkLeaseExpiredIfDueKeys, a MarkLeaseExpiredIfDueArgs) (MarkLeaseExpiredIfDueReply, error) {
 	cmd, err := fcall.Build(FnMarkLeaseExpiredIfDue, MarkLeaseExpiredIfDueCmd, c.db, k, a)
 	if err != nil {
@@ -570,7 +572,7 @@ func ParseRevokeLease(r valkey.ValkeyResult) (RevokeLeaseReply, error) {
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotActive, ErrNoActiveLease,
 // ErrStaleLease.
 //
-// Lua: ff_revoke_lease (lua/lease.lua:377:1).
+// Lua: ff_revoke_lease (lua/lease.lua:381:1).
 func (c *Client) RevokeLease(ctx context.Context, k RevokeLeaseKeys, a RevokeLeaseArgs) (RevokeLeaseReply, error) {
 	cmd, err := fcall.Build(FnRevokeLease, RevokeLeaseCmd, c.db, k, a)
 	if err != nil {

@@ -166,6 +166,18 @@ function H.publish_outcome(flow_id, eid, outcome)
   end
 end
 
+-- Wake-up extension (DEVIATIONS.md E1): publishes execution id eid on the lane's
+-- wake-up channel "ff:wake:<lane>" when an execution of that lane has just become
+-- claimable (eligible now, or due now in the delayed set, which a worker's poll promotes).
+-- A worker subscribed to the channel polls at once instead of waiting out its back-off,
+-- and can claim in the execution's partition ({fp:N}, the prefix of eid) directly.
+-- A channel is not a key: no KEYS change, no slot check, nothing stored; the channel
+-- names the lane only, as the eligible sets do (a worker claims a lane for every
+-- namespace). PUBLISH with no subscriber costs about 1 us (lua/README.md, Cost).
+function H.wake(lane, eid)
+  if lane and lane ~= '' then redis.call('PUBLISH', 'ff:wake:' .. lane, eid) end
+end
+
 -- Releases a lease's index entries: DEL lease:current, ZREM lease_expiry, SREM the
 -- worker-lease set(s) given (false/nil skipped), ZREM lane active (if given).
 function H.release_lease(eid, lease_current, lease_expiry, active, ...)
@@ -920,6 +932,7 @@ end
 -- Every ARGV is validated before the first write. The scheduling key may be
 -- the lane's eligible or delayed ZSET: the function uses the sibling that
 -- matches its own delayed/eligible decision (DEVIATIONS.md D5).
+-- Extension E1: an execution created eligible is published on "ff:wake:<lane>".
 --
 -- KEYS (8): exec_core, payload, policy, tags, scheduling_zset, idempotency_key,
 --           execution_deadline, all_executions
@@ -1004,6 +1017,7 @@ redis.register_function('ff_create_execution', function(keys, args)
   if real_idem and dedup_ttl > 0 then
     redis.call('SET', idem, eid, 'PX', math.max(1, math.floor(dedup_ttl)))
   end
+  if not delayed then H.wake(lane, eid) end -- extension E1
   return ok(eid, delayed and 'delayed' or 'waiting')
 end)
 
@@ -1042,6 +1056,7 @@ end)
 --
 -- Moves a due delayed execution (initial delay, retry backoff, self-delay) to
 -- the eligible ZSET, keeping attempt_state. Uses the caller's now_ms, not TIME.
+-- Extension E1: a promoted execution is published on "ff:wake:<lane>".
 --
 -- KEYS (3): exec_core, lane_delayed, lane_eligible
 -- ARGV (2): execution_id, now_ms:int
@@ -1055,7 +1070,7 @@ redis.register_function('ff_promote_delayed', function(keys, args)
   local now, e = arg_num(args[2], 'now_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'eligibility_state', 'attempt_state',
-    'delay_until', 'priority', 'created_at'})
+    'delay_until', 'priority', 'created_at', 'lane_id'})
   if not c.lifecycle_phase then
     redis.call('ZREM', keys[2], eid)
     return ok('not_found_cleaned')
@@ -1076,6 +1091,7 @@ redis.register_function('ff_promote_delayed', function(keys, args)
   redis.call('HSET', keys[1], unpack(f))
   redis.call('ZREM', keys[2], eid)
   redis.call('ZADD', keys[3], H.eligible_score(c.priority, c.created_at), eid)
+  H.wake(c.lane_id, eid) -- extension E1
   return ok('promoted')
 end)
 
@@ -1136,6 +1152,7 @@ local UNBLOCKABLE = {
 --
 -- Moves a blocked (route, budget, quota, operator) execution back to the
 -- eligible ZSET. expected_blocking_reason, when given, must match.
+-- Extension E1: an unblocked execution is published on "ff:wake:<lane>".
 --
 -- KEYS (3): exec_core, blocked_zset, lane_eligible
 -- ARGV (3): execution_id, now_ms:int, expected_blocking_reason?
@@ -1149,7 +1166,7 @@ redis.register_function('ff_unblock_execution', function(keys, args)
   local _, e = arg_num(args[2], 'now_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'eligibility_state', 'blocking_reason',
-    'attempt_state', 'priority', 'created_at'})
+    'attempt_state', 'priority', 'created_at', 'lane_id'})
   if not c.lifecycle_phase then return err('execution_not_found') end
   if c.lifecycle_phase ~= 'runnable' then return err('execution_not_eligible') end
   if not UNBLOCKABLE[c.eligibility_state or ''] then return err('execution_not_eligible') end
@@ -1161,6 +1178,7 @@ redis.register_function('ff_unblock_execution', function(keys, args)
   redis.call('HSET', keys[1], unpack(f))
   redis.call('ZREM', keys[2], eid)
   redis.call('ZADD', keys[3], H.eligible_score(c.priority, c.created_at), eid)
+  H.wake(c.lane_id, eid) -- extension E1
   return ok('unblocked')
 end)
 
@@ -1770,7 +1788,8 @@ end
 -- Ends the current attempt as failed. When retry_policy_json allows another
 -- attempt the execution goes to the lane's delayed ZSET (retry backoff),
 -- otherwise it becomes terminal (failed). Unfenced calls are allowed only with
--- source operator_override.
+-- source operator_override. Extension E1: a retry due at once (zero backoff) is
+-- published on "ff:wake:<lane>", so a worker's poll promotes and claims it.
 --
 -- KEYS (12): exec_core, attempt_hash, lease_expiry, worker_leases, lane_terminal,
 --            lane_delayed, lease_current, lease_history, lane_active, stream_meta,
@@ -1816,6 +1835,7 @@ redis.register_function('ff_fail_execution', function(keys, args)
     xadd_history(keys[8], 'event', 'released', 'lease_id', c.current_lease_id or '',
       'lease_epoch', c.current_lease_epoch or '', 'attempt_index', idx,
       'reason', 'failed_retry_scheduled', 'ts', now)
+    if delay <= 0 then H.wake(c.lane_id, eid) end -- extension E1: due now
     return ok('retry_scheduled', tostring(due))
   end
   f = H.state('terminal', 'unowned', 'not_applicable', 'none', '', 'failed',
@@ -1840,7 +1860,8 @@ end)
 --
 -- The lease holder parks its own attempt until delay_until; the attempt stays
 -- open (attempt_interrupted) and is continued with ff_claim_resumed_execution
--- after promotion. delay_until is validated before any write.
+-- after promotion. delay_until is validated before any write. Extension E1: a
+-- delay_until not in the future (a hand-back) is published on "ff:wake:<lane>".
 --
 -- KEYS (9): exec_core, attempt_hash, lease_current, lease_history, lease_expiry,
 --           worker_leases, lane_active, lane_delayed, attempt_timeout
@@ -1871,6 +1892,7 @@ redis.register_function('ff_delay_execution', function(keys, args)
   xadd_history(keys[4], 'event', 'released', 'lease_id', c.current_lease_id or '',
     'lease_epoch', c.current_lease_epoch or '', 'attempt_index', c.current_attempt_index or '',
     'attempt_id', c.current_attempt_id or '', 'reason', 'worker_delay', 'ts', now)
+  if due <= now then H.wake(c.lane_id, eid) end -- extension E1: due now (a hand-back)
   return ok(args[5])
 end)
 
@@ -2219,7 +2241,8 @@ function SS.comp_deliver(tree_json, s, skey)
 end
 
 -- Moves a suspended execution to runnable (eligible now, or delayed when delay > 0),
--- keeping its attempt. c holds priority and created_at. Returns the public_state.
+-- keeping its attempt. c holds priority, created_at and lane_id. Eligible now is
+-- published on "ff:wake:<lane>" (extension E1, H.wake). Returns the public_state.
 function SS.resume_core(k_core, eid, c, now, delay, detail, k_elig, k_delayed, k_suspended)
   local f
   if delay > 0 then
@@ -2239,6 +2262,7 @@ function SS.resume_core(k_core, eid, c, now, delay, detail, k_elig, k_delayed, k
   end
   local score = 0 - (tonumber(c.priority) or 0) * 1000000000000 + (tonumber(c.created_at) or 0)
   redis.call('ZADD', k_elig, score, eid)
+  H.wake(c.lane_id, eid) -- extension E1: eligible now
   return 'waiting'
 end
 
@@ -2369,7 +2393,8 @@ end
 -- 0, signal_maxlen 1000, max_signals_per_execution 10000 (0 = unlimited).
 -- Deviations (lua/DEVIATIONS.md): a waitpoint of an earlier suspension, or a closed
 -- one, is refused with waitpoint_closed; a resume closes every waitpoint of the
--- suspension, the primary included.
+-- suspension, the primary included. Extension E1: a resume without delay is published
+-- on "ff:wake:<lane>".
 --
 -- KEYS (15): exec_core, waitpoint_condition, waitpoint_signals, exec_signals,
 --            signal_hash, signal_payload, idempotency, waitpoint_hash,
@@ -2399,7 +2424,7 @@ redis.register_function('ff_deliver_signal', function(keys, args)
   if redis.call('EXISTS', k.core) == 0 then return err('execution_not_found') end
   local now = now_ms()
   local c = hmget_map(k.core, {'lifecycle_phase', 'current_suspension_id', 'priority',
-    'created_at'})
+    'created_at', 'lane_id'})
   local w = hmget_map(k.wp, {'waitpoint_id', 'execution_id', 'waitpoint_key', 'state',
     'created_at', 'suspension_id'})
   local code
@@ -3017,7 +3042,8 @@ end)
 -- (ff_claim_resumed_execution). trigger_type (signal, operator, auto_resume) is
 -- informational. public_state is waiting, or delayed when resume_delay_ms > 0.
 -- Deviation (§13.2): every waitpoint of the suspension and its condition is closed, so
--- an old token can never resume a later suspension.
+-- an old token can never resume a later suspension. Extension E1: a resume without
+-- delay is published on "ff:wake:<lane>".
 --
 -- KEYS (8): exec_core, suspension_current, waitpoint_hash, waitpoint_signals,
 --           suspension_timeout, lane_eligible, lane_delayed, lane_suspended
@@ -3035,7 +3061,7 @@ redis.register_function('ff_resume_execution', function(keys, args)
   delay = math.floor(delay)
   if delay < 0 then delay = 0 end
   if redis.call('EXISTS', keys[1]) == 0 then return err('execution_not_found') end
-  local c = hmget_map(keys[1], {'lifecycle_phase', 'priority', 'created_at'})
+  local c = hmget_map(keys[1], {'lifecycle_phase', 'priority', 'created_at', 'lane_id'})
   if c.lifecycle_phase ~= 'suspended' then return err('execution_not_suspended') end
   local s = SS.hgetall(keys[2])
   if not H.set(s.suspension_id) or H.set(s.closed_at) then
@@ -3060,7 +3086,8 @@ end)
 -- absent), else the timeout behavior applied with the resulting public_state:
 -- auto_resume (waiting), escalate (suspended, waiting for an operator, no timeout
 -- any more), or fail/cancel/expire (terminal failed/cancelled/expired; an unknown
--- behavior fails). A suspension without timeout_at is never due.
+-- behavior fails). A suspension without timeout_at is never due. Extension E1:
+-- auto_resume is published on "ff:wake:<lane>".
 --
 -- KEYS (12): exec_core, suspension_current, waitpoint_hash, waitpoint_condition,
 --            attempt_hash, stream_meta, suspension_timeout, lane_suspended,
@@ -3079,7 +3106,7 @@ redis.register_function('ff_expire_suspension', function(keys, args)
     return ok('not_found_cleaned')
   end
   local c = hmget_map(k_core, {'lifecycle_phase', 'priority', 'created_at', 'flow_id',
-    'current_attempt_index'})
+    'current_attempt_index', 'lane_id'})
   if c.lifecycle_phase ~= 'suspended' then
     redis.call('ZREM', k_tmo, eid)
     return ok('not_suspended_cleaned')
@@ -3149,7 +3176,8 @@ end)
 -- Returns the version of this library. Loaders compare it with the version
 -- they embed and run FUNCTION LOAD REPLACE when it differs. It is ffgo's own
 -- version, never a FlowFabric release number, and it changes whenever any
--- function's KEYS, ARGV or reply changes.
+-- function's KEYS, ARGV or reply changes, or a behaviour clients rely on is added
+-- (ffgo.2: the wake-up channel, extension E1), so Load replaces an older build.
 --
 -- KEYS (0)
 -- ARGV (0)
@@ -3158,7 +3186,7 @@ end)
 ---------------------------------------------------------------------------
 redis.register_function{
   function_name = 'ff_version',
-  callback = function(keys, args) return 'ffgo.1' end,
+  callback = function(keys, args) return 'ffgo.2' end,
   flags = {'no-writes'},
 }
 

@@ -110,14 +110,15 @@ func ParseDeliverSignal(r valkey.ValkeyResult) (DeliverSignalReply, error) {
 // 0, signal_maxlen 1000, max_signals_per_execution 10000 (0 = unlimited).
 // Deviations (lua/DEVIATIONS.md): a waitpoint of an earlier suspension, or a closed
 // one, is refused with waitpoint_closed; a resume closes every waitpoint of the
-// suspension, the primary included.
+// suspension, the primary included. Extension E1: a resume without delay is published
+// on "ff:wake:<lane>".
 //
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrInvalidKeysMissingHMAC, ErrMissingToken,
 // ErrInvalidToken, ErrHMACSecretNotInitialized, ErrTokenExpired, ErrInvalidSecret,
 // ErrTargetNotSignalable, ErrWaitpointPendingUseBufferScript, ErrWaitpointNotFound,
 // ErrWaitpointClosed, ErrSignalLimitExceeded.
 //
-// Lua: ff_deliver_signal (lua/signal.lua:433:1).
+// Lua: ff_deliver_signal (lua/signal.lua:436:1).
 func (c *Client) DeliverSignal(ctx context.Context, k DeliverSignalKeys, a DeliverSignalArgs) (DeliverSignalReply, error) {
 	cmd, err := fcall.Build(FnDeliverSignal, DeliverSignalCmd, c.db, k, a)
 	if err != nil {
@@ -220,7 +221,7 @@ func ParseBufferSignalForPendingWaitpoint(r valkey.ValkeyResult) (BufferSignalFo
 // ErrInvalidKeysMissingHMAC, ErrMissingToken, ErrInvalidToken, ErrHMACSecretNotInitialized,
 // ErrTokenExpired, ErrInvalidSecret, ErrWaitpointClosed, ErrSignalLimitExceeded.
 //
-// Lua: ff_buffer_signal_for_pending_waitpoint (lua/signal.lua:556:1).
+// Lua: ff_buffer_signal_for_pending_waitpoint (lua/signal.lua:559:1).
 func (c *Client) BufferSignalForPendingWaitpoint(ctx context.Context, k BufferSignalForPendingWaitpointKeys, a BufferSignalForPendingWaitpointArgs) (BufferSignalForPendingWaitpointReply, error) {
 	cmd, err := fcall.Build(FnBufferSignalForPendingWaitpoint, BufferSignalForPendingWaitpointCmd, c.db, k, a)
 	if err != nil {

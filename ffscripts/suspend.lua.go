@@ -259,11 +259,12 @@ func ParseResumeExecution(r valkey.ValkeyResult) (ResumeExecutionReply, error) {
 // (ff_claim_resumed_execution). trigger_type (signal, operator, auto_resume) is
 // informational. public_state is waiting, or delayed when resume_delay_ms > 0.
 // Deviation (§13.2): every waitpoint of the suspension and its condition is closed, so
-// an old token can never resume a later suspension.
+// an old token can never resume a later suspension. Extension E1: a resume without
+// delay is published on "ff:wake:<lane>".
 //
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotSuspended.
 //
-// Lua: ff_resume_execution (lua/suspend.lua:309:1).
+// Lua: ff_resume_execution (lua/suspend.lua:310:1).
 func (c *Client) ResumeExecution(ctx context.Context, k ResumeExecutionKeys, a ResumeExecutionArgs) (ResumeExecutionReply, error) {
 	cmd, err := fcall.Build(FnResumeExecution, ResumeExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -345,11 +346,12 @@ func ParseExpireSuspension(r valkey.ValkeyResult) (ExpireSuspensionReply, error)
 // absent), else the timeout behavior applied with the resulting public_state:
 // auto_resume (waiting), escalate (suspended, waiting for an operator, no timeout
 // any more), or fail/cancel/expire (terminal failed/cancelled/expired; an unknown
-// behavior fails). A suspension without timeout_at is never due.
+// behavior fails). A suspension without timeout_at is never due. Extension E1:
+// auto_resume is published on "ff:wake:<lane>".
 //
 // Errors: ErrInvalidInput.
 //
-// Lua: ff_expire_suspension (lua/suspend.lua:353:1).
+// Lua: ff_expire_suspension (lua/suspend.lua:355:1).
 func (c *Client) ExpireSuspension(ctx context.Context, k ExpireSuspensionKeys, a ExpireSuspensionArgs) (ExpireSuspensionReply, error) {
 	cmd, err := fcall.Build(FnExpireSuspension, ExpireSuspensionCmd, c.db, k, a)
 	if err != nil {

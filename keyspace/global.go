@@ -16,6 +16,14 @@ const LanesIndexKey = "ff:idx:lanes"
 // of flow members are published as JSON {execution_id, flow_id, outcome}.
 const DAGCompletionsChannel = "ff:dag:completions"
 
+// WakeChannel returns "ff:wake:<lane>", the Pub/Sub channel on which the
+// library publishes the id of every execution of the lane that becomes
+// claimable (created or promoted eligible, unblocked, resumed, a retry or a
+// hand-back due at once). It is an ffgo extension, not FlowFabric's contract.
+// The channel names the lane only: the eligible sets, and so the claims, are
+// per lane, not per namespace.
+func WakeChannel(lane string) string { return "ff:wake:" + lane }
+
 // WorkerAlive returns "ff:worker:<namespace>:<instance>:alive" (STRING "1"
 // with a PX TTL; the duplicate-instance guard).
 func WorkerAlive(namespace, workerInstanceID string) string {

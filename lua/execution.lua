@@ -64,6 +64,7 @@ end
 -- Every ARGV is validated before the first write. The scheduling key may be
 -- the lane's eligible or delayed ZSET: the function uses the sibling that
 -- matches its own delayed/eligible decision (DEVIATIONS.md D5).
+-- Extension E1: an execution created eligible is published on "ff:wake:<lane>".
 --
 -- KEYS (8): exec_core, payload, policy, tags, scheduling_zset, idempotency_key,
 --           execution_deadline, all_executions
@@ -148,6 +149,7 @@ redis.register_function('ff_create_execution', function(keys, args)
   if real_idem and dedup_ttl > 0 then
     redis.call('SET', idem, eid, 'PX', math.max(1, math.floor(dedup_ttl)))
   end
+  if not delayed then H.wake(lane, eid) end -- extension E1
   return ok(eid, delayed and 'delayed' or 'waiting')
 end)
 
@@ -186,6 +188,7 @@ end)
 --
 -- Moves a due delayed execution (initial delay, retry backoff, self-delay) to
 -- the eligible ZSET, keeping attempt_state. Uses the caller's now_ms, not TIME.
+-- Extension E1: a promoted execution is published on "ff:wake:<lane>".
 --
 -- KEYS (3): exec_core, lane_delayed, lane_eligible
 -- ARGV (2): execution_id, now_ms:int
@@ -199,7 +202,7 @@ redis.register_function('ff_promote_delayed', function(keys, args)
   local now, e = arg_num(args[2], 'now_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'eligibility_state', 'attempt_state',
-    'delay_until', 'priority', 'created_at'})
+    'delay_until', 'priority', 'created_at', 'lane_id'})
   if not c.lifecycle_phase then
     redis.call('ZREM', keys[2], eid)
     return ok('not_found_cleaned')
@@ -220,6 +223,7 @@ redis.register_function('ff_promote_delayed', function(keys, args)
   redis.call('HSET', keys[1], unpack(f))
   redis.call('ZREM', keys[2], eid)
   redis.call('ZADD', keys[3], H.eligible_score(c.priority, c.created_at), eid)
+  H.wake(c.lane_id, eid) -- extension E1
   return ok('promoted')
 end)
 
@@ -280,6 +284,7 @@ local UNBLOCKABLE = {
 --
 -- Moves a blocked (route, budget, quota, operator) execution back to the
 -- eligible ZSET. expected_blocking_reason, when given, must match.
+-- Extension E1: an unblocked execution is published on "ff:wake:<lane>".
 --
 -- KEYS (3): exec_core, blocked_zset, lane_eligible
 -- ARGV (3): execution_id, now_ms:int, expected_blocking_reason?
@@ -293,7 +298,7 @@ redis.register_function('ff_unblock_execution', function(keys, args)
   local _, e = arg_num(args[2], 'now_ms')
   if e then return e end
   local c = hmget_map(keys[1], {'lifecycle_phase', 'eligibility_state', 'blocking_reason',
-    'attempt_state', 'priority', 'created_at'})
+    'attempt_state', 'priority', 'created_at', 'lane_id'})
   if not c.lifecycle_phase then return err('execution_not_found') end
   if c.lifecycle_phase ~= 'runnable' then return err('execution_not_eligible') end
   if not UNBLOCKABLE[c.eligibility_state or ''] then return err('execution_not_eligible') end
@@ -305,6 +310,7 @@ redis.register_function('ff_unblock_execution', function(keys, args)
   redis.call('HSET', keys[1], unpack(f))
   redis.call('ZREM', keys[2], eid)
   redis.call('ZADD', keys[3], H.eligible_score(c.priority, c.created_at), eid)
+  H.wake(c.lane_id, eid) -- extension E1
   return ok('unblocked')
 end)
 

@@ -162,6 +162,18 @@ function H.publish_outcome(flow_id, eid, outcome)
   end
 end
 
+-- Wake-up extension (DEVIATIONS.md E1): publishes execution id eid on the lane's
+-- wake-up channel "ff:wake:<lane>" when an execution of that lane has just become
+-- claimable (eligible now, or due now in the delayed set, which a worker's poll promotes).
+-- A worker subscribed to the channel polls at once instead of waiting out its back-off,
+-- and can claim in the execution's partition ({fp:N}, the prefix of eid) directly.
+-- A channel is not a key: no KEYS change, no slot check, nothing stored; the channel
+-- names the lane only, as the eligible sets do (a worker claims a lane for every
+-- namespace). PUBLISH with no subscriber costs about 1 us (lua/README.md, Cost).
+function H.wake(lane, eid)
+  if lane and lane ~= '' then redis.call('PUBLISH', 'ff:wake:' .. lane, eid) end
+end
+
 -- Releases a lease's index entries: DEL lease:current, ZREM lease_expiry, SREM the
 -- worker-lease set(s) given (false/nil skipped), ZREM lane active (if given).
 function H.release_lease(eid, lease_current, lease_expiry, active, ...)

@@ -221,7 +221,8 @@ end
 -- Ends the current attempt as failed. When retry_policy_json allows another
 -- attempt the execution goes to the lane's delayed ZSET (retry backoff),
 -- otherwise it becomes terminal (failed). Unfenced calls are allowed only with
--- source operator_override.
+-- source operator_override. Extension E1: a retry due at once (zero backoff) is
+-- published on "ff:wake:<lane>", so a worker's poll promotes and claims it.
 --
 -- KEYS (12): exec_core, attempt_hash, lease_expiry, worker_leases, lane_terminal,
 --            lane_delayed, lease_current, lease_history, lane_active, stream_meta,
@@ -267,6 +268,7 @@ redis.register_function('ff_fail_execution', function(keys, args)
     xadd_history(keys[8], 'event', 'released', 'lease_id', c.current_lease_id or '',
       'lease_epoch', c.current_lease_epoch or '', 'attempt_index', idx,
       'reason', 'failed_retry_scheduled', 'ts', now)
+    if delay <= 0 then H.wake(c.lane_id, eid) end -- extension E1: due now
     return ok('retry_scheduled', tostring(due))
   end
   f = H.state('terminal', 'unowned', 'not_applicable', 'none', '', 'failed',
@@ -291,7 +293,8 @@ end)
 --
 -- The lease holder parks its own attempt until delay_until; the attempt stays
 -- open (attempt_interrupted) and is continued with ff_claim_resumed_execution
--- after promotion. delay_until is validated before any write.
+-- after promotion. delay_until is validated before any write. Extension E1: a
+-- delay_until not in the future (a hand-back) is published on "ff:wake:<lane>".
 --
 -- KEYS (9): exec_core, attempt_hash, lease_current, lease_history, lease_expiry,
 --           worker_leases, lane_active, lane_delayed, attempt_timeout
@@ -322,6 +325,7 @@ redis.register_function('ff_delay_execution', function(keys, args)
   xadd_history(keys[4], 'event', 'released', 'lease_id', c.current_lease_id or '',
     'lease_epoch', c.current_lease_epoch or '', 'attempt_index', c.current_attempt_index or '',
     'attempt_id', c.current_attempt_id or '', 'reason', 'worker_delay', 'ts', now)
+  if due <= now then H.wake(c.lane_id, eid) end -- extension E1: due now (a hand-back)
   return ok(args[5])
 end)
 

@@ -263,7 +263,8 @@ function SS.comp_deliver(tree_json, s, skey)
 end
 
 -- Moves a suspended execution to runnable (eligible now, or delayed when delay > 0),
--- keeping its attempt. c holds priority and created_at. Returns the public_state.
+-- keeping its attempt. c holds priority, created_at and lane_id. Eligible now is
+-- published on "ff:wake:<lane>" (extension E1, H.wake). Returns the public_state.
 function SS.resume_core(k_core, eid, c, now, delay, detail, k_elig, k_delayed, k_suspended)
   local f
   if delay > 0 then
@@ -283,6 +284,7 @@ function SS.resume_core(k_core, eid, c, now, delay, detail, k_elig, k_delayed, k
   end
   local score = 0 - (tonumber(c.priority) or 0) * 1000000000000 + (tonumber(c.created_at) or 0)
   redis.call('ZADD', k_elig, score, eid)
+  H.wake(c.lane_id, eid) -- extension E1: eligible now
   return 'waiting'
 end
 
@@ -413,7 +415,8 @@ end
 -- 0, signal_maxlen 1000, max_signals_per_execution 10000 (0 = unlimited).
 -- Deviations (lua/DEVIATIONS.md): a waitpoint of an earlier suspension, or a closed
 -- one, is refused with waitpoint_closed; a resume closes every waitpoint of the
--- suspension, the primary included.
+-- suspension, the primary included. Extension E1: a resume without delay is published
+-- on "ff:wake:<lane>".
 --
 -- KEYS (15): exec_core, waitpoint_condition, waitpoint_signals, exec_signals,
 --            signal_hash, signal_payload, idempotency, waitpoint_hash,
@@ -443,7 +446,7 @@ redis.register_function('ff_deliver_signal', function(keys, args)
   if redis.call('EXISTS', k.core) == 0 then return err('execution_not_found') end
   local now = now_ms()
   local c = hmget_map(k.core, {'lifecycle_phase', 'current_suspension_id', 'priority',
-    'created_at'})
+    'created_at', 'lane_id'})
   local w = hmget_map(k.wp, {'waitpoint_id', 'execution_id', 'waitpoint_key', 'state',
     'created_at', 'suspension_id'})
   local code

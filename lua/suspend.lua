@@ -298,7 +298,8 @@ end)
 -- (ff_claim_resumed_execution). trigger_type (signal, operator, auto_resume) is
 -- informational. public_state is waiting, or delayed when resume_delay_ms > 0.
 -- Deviation (§13.2): every waitpoint of the suspension and its condition is closed, so
--- an old token can never resume a later suspension.
+-- an old token can never resume a later suspension. Extension E1: a resume without
+-- delay is published on "ff:wake:<lane>".
 --
 -- KEYS (8): exec_core, suspension_current, waitpoint_hash, waitpoint_signals,
 --           suspension_timeout, lane_eligible, lane_delayed, lane_suspended
@@ -316,7 +317,7 @@ redis.register_function('ff_resume_execution', function(keys, args)
   delay = math.floor(delay)
   if delay < 0 then delay = 0 end
   if redis.call('EXISTS', keys[1]) == 0 then return err('execution_not_found') end
-  local c = hmget_map(keys[1], {'lifecycle_phase', 'priority', 'created_at'})
+  local c = hmget_map(keys[1], {'lifecycle_phase', 'priority', 'created_at', 'lane_id'})
   if c.lifecycle_phase ~= 'suspended' then return err('execution_not_suspended') end
   local s = SS.hgetall(keys[2])
   if not H.set(s.suspension_id) or H.set(s.closed_at) then
@@ -341,7 +342,8 @@ end)
 -- absent), else the timeout behavior applied with the resulting public_state:
 -- auto_resume (waiting), escalate (suspended, waiting for an operator, no timeout
 -- any more), or fail/cancel/expire (terminal failed/cancelled/expired; an unknown
--- behavior fails). A suspension without timeout_at is never due.
+-- behavior fails). A suspension without timeout_at is never due. Extension E1:
+-- auto_resume is published on "ff:wake:<lane>".
 --
 -- KEYS (12): exec_core, suspension_current, waitpoint_hash, waitpoint_condition,
 --            attempt_hash, stream_meta, suspension_timeout, lane_suspended,
@@ -360,7 +362,7 @@ redis.register_function('ff_expire_suspension', function(keys, args)
     return ok('not_found_cleaned')
   end
   local c = hmget_map(k_core, {'lifecycle_phase', 'priority', 'created_at', 'flow_id',
-    'current_attempt_index'})
+    'current_attempt_index', 'lane_id'})
   if c.lifecycle_phase ~= 'suspended' then
     redis.call('ZREM', k_tmo, eid)
     return ok('not_suspended_cleaned')
