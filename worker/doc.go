@@ -53,9 +53,23 @@
 // (package signal) is met by signals delivered with DeliverSignal, authenticated
 // with the waitpoint's token; the execution is then claimed again and continues
 // the same attempt. Tokens are signed with a per-partition secret that must be
-// installed once per deployment (Client.EnsureWaitpointSecret). A Run loop that
-// is backing off is woken when this process resumes an execution; resumes done
-// elsewhere are seen at the next poll.
+// installed once per deployment (Client.EnsureWaitpointSecret). A resume wakes
+// a Run loop that is backing off wherever the signal was delivered (see Wake-ups).
+//
+// # Wake-ups
+//
+// The library publishes the id of every execution that becomes claimable
+// (created, promoted, unblocked, resumed, a retry or a hand-back due at once)
+// on its lane's channel, keyspace.WakeChannel(lane) = "ff:wake:<lane>" (an ffgo
+// extension, lua/DEVIATIONS.md E1). Connect subscribes to the channels of the
+// worker's lanes on one dedicated connection; a message wakes Run, which first
+// claims in the partition the execution id names (one round trip) and polls
+// when that finds nothing. Polling stays the fallback: a lost subscription is
+// retried in the background, messages published meanwhile are made up for by a
+// poll after the new subscription, and a server whose library does not publish
+// just leaves the worker polling. On a cluster PUBLISH reaches every node, so
+// the subscription may sit on any of them. Close ends the subscription;
+// Options.PollOnly turns it off.
 //
 // # Producing work and signals
 //

@@ -76,6 +76,14 @@ type Options struct {
 	// functions when the ff_claim_next extension is missing.
 	ManagedLibrary bool
 
+	// PollOnly turns the wake-up subscription off: the worker then learns of
+	// new work from other processes only at its next poll. By default Connect
+	// subscribes, on one dedicated connection, to the wake-up channel of every
+	// lane (keyspace.WakeChannel), where the library publishes each execution
+	// that becomes claimable; a backing-off Run loop then claims at once, in
+	// the execution's partition.
+	PollOnly bool
+
 	// Logger receives the worker's logs. Default slog.Default().
 	Logger *slog.Logger
 }

@@ -21,7 +21,10 @@ var errAbandoned = errors.New("worker: task abandoned after its outcome could no
 
 // Run claims and handles tasks until ctx is cancelled, running up to
 // MaxConcurrentTasks handlers at once. Empty polls back off from PollInterval
-// to MaxPollInterval; Wake cuts a back-off short.
+// to MaxPollInterval; Wake, and every wake-up message of the worker's lanes,
+// cuts a back-off short. After a wake-up message Run first claims in the
+// partition of the execution it names (one round trip), and polls when that
+// finds nothing.
 //
 // When ctx is cancelled Run stops claiming and waits up to ShutdownTimeout for
 // running handlers; it then hands back the executions still held (their
@@ -50,7 +53,14 @@ loop:
 		for k < w.cfg.MaxConcurrentTasks && w.acquire() {
 			k++
 		}
-		tasks, err := w.claimDetached(ctx, k)
+		var tasks []*Task
+		var err error
+		if h, ok := w.takeHint(); ok {
+			tasks = w.claimHinted(ctx, h)
+		}
+		if len(tasks) == 0 {
+			tasks, err = w.claimDetached(ctx, k)
+		}
 		for range k - len(tasks) {
 			w.releasePermit()
 		}

@@ -41,6 +41,14 @@ type Worker struct {
 	// execution with a signal.
 	wake chan struct{}
 
+	// The wake-up subscription (wake.go): hints holds at most one execution a
+	// wake-up message named, for Run's next claim; wakeLanes maps each
+	// subscribed channel to its lane. Both are nil with Options.PollOnly.
+	hints     chan wakeHint
+	wakeLanes map[string]string
+	stopWake  context.CancelFunc
+	wakeDone  chan struct{}
+
 	mu     sync.Mutex
 	held   map[*Task]struct{}
 	closed bool
@@ -60,6 +68,12 @@ type Worker struct {
 // "ff:worker:<ns>:<instance>:caps" with the instance in "ff:idx:<ns>:workers"
 // (removed when the worker has no capabilities), and the partition config read
 // from ff:config:partitions (FlowFabric's defaults when it is absent).
+//
+// Unless Options.PollOnly, Connect also subscribes to the lanes' wake-up
+// channels and returns once the server confirmed the subscription, so every
+// execution that becomes claimable after Connect returns wakes Run. A failed
+// subscription is logged and retried in the background; it does not fail
+// Connect.
 func Connect(ctx context.Context, db valkey.Client, opts Options) (*Worker, error) {
 	return connect(ctx, db, ffscripts.New(db), opts)
 }
@@ -124,6 +138,10 @@ func connect(ctx context.Context, db valkey.Client, fns ffscripts.Functions, opt
 	w.stopHeartbeat = stop
 	w.heartbeatDone = make(chan struct{})
 	go w.heartbeat(hbCtx)
+	if !cfg.PollOnly {
+		w.hints = make(chan wakeHint, 1)
+		w.startWakeups(ctx)
+	}
 	log.Info("worker connected", "worker_id", cfg.WorkerID, "instance_id", cfg.InstanceID,
 		"namespace", cfg.Namespace, "lanes", cfg.Lanes, "capabilities", cfg.capsCSV,
 		"partitions", w.parts.NumFlowPartitions, "max_concurrent_tasks", cfg.MaxConcurrentTasks)
@@ -227,8 +245,8 @@ func (w *Worker) unregister(ctx context.Context) error {
 }
 
 // Close hands back the executions the worker still holds (they become
-// claimable again at once), stops the heartbeat and removes the worker's
-// registration, so the same InstanceID can start again immediately. It does not
+// claimable again at once), stops the heartbeat and the wake-up subscription
+// and removes the worker's registration, so the same InstanceID can start again immediately. It does not
 // close the valkey client. Close is idempotent.
 func (w *Worker) Close(ctx context.Context) error {
 	w.mu.Lock()
@@ -241,6 +259,7 @@ func (w *Worker) Close(ctx context.Context) error {
 	err := w.releaseHeld(ctx)
 	w.stopHeartbeat()
 	<-w.heartbeatDone
+	w.stopWakeups()
 	if uerr := w.unregister(ctx); uerr != nil {
 		err = errors.Join(err, fmt.Errorf("worker: unregistering: %w", uerr))
 	}
@@ -279,8 +298,8 @@ func (w *Worker) InstanceID() string { return w.cfg.InstanceID }
 func (w *Worker) Running() int { return len(w.permits) }
 
 // Wake makes a Run loop that is backing off poll again at once. The worker
-// calls it itself after it resumed an execution with a signal; call it when
-// you learn of new work some other way.
+// calls it itself on every wake-up message and after it resumed an execution
+// with a signal; call it when you learn of new work some other way.
 func (w *Worker) Wake() {
 	select {
 	case w.wake <- struct{}{}:
