@@ -14,7 +14,7 @@ import (
 const LibraryName = "flowfabric"
 
 // LibraryVersion is what ff_version returns for this library; Load compares the two.
-const LibraryVersion = "ffgo.2"
+const LibraryVersion = "ffgo.1"
 
 //go:embed library.lua
 var librarySource string

@@ -34,10 +34,9 @@ func ParseVersion(r valkey.ValkeyResult) (string, error) {
 // Returns the version of this library. Loaders compare it with the version
 // they embed and run FUNCTION LOAD REPLACE when it differs. It is ffgo's own
 // version, never a FlowFabric release number, and it changes whenever any
-// function's KEYS, ARGV or reply changes, or a behaviour clients rely on is added
-// (ffgo.2: the wake-up channel, extension E1), so Load replaces an older build.
+// function's KEYS, ARGV or reply changes.
 //
-// Lua: ff_version (lua/version.lua:15:1).
+// Lua: ff_version (lua/version.lua:14:1).
 func (c *Client) Version(ctx context.Context, k VersionKeys, a VersionArgs) (string, error) {
 	cmd, err := fcall.Build(FnVersion, VersionCmd, c.db, k, a)
 	if err != nil {

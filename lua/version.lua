@@ -4,8 +4,7 @@
 -- Returns the version of this library. Loaders compare it with the version
 -- they embed and run FUNCTION LOAD REPLACE when it differs. It is ffgo's own
 -- version, never a FlowFabric release number, and it changes whenever any
--- function's KEYS, ARGV or reply changes, or a behaviour clients rely on is added
--- (ffgo.2: the wake-up channel, extension E1), so Load replaces an older build.
+-- function's KEYS, ARGV or reply changes.
 --
 -- KEYS (0)
 -- ARGV (0)
@@ -14,6 +13,6 @@
 ---------------------------------------------------------------------------
 redis.register_function{
   function_name = 'ff_version',
-  callback = function(keys, args) return 'ffgo.2' end,
+  callback = function(keys, args) return 'ffgo.1' end,
   flags = {'no-writes'},
 }
