@@ -92,7 +92,7 @@ func ParseRotateWaitpointHMACSecret(r valkey.ValkeyResult) (RotateWaitpointHMACS
 // Errors: ErrInvalidInput, ErrInvalidKid, ErrInvalidSecretHex, ErrInvalidGraceMs,
 // ErrRotationConflict.
 //
-// Lua: ff_rotate_waitpoint_hmac_secret (lua/hmac.lua:124:1).
+// Lua: ff_rotate_waitpoint_hmac_secret (lua/hmac.lua:155:1).
 func (c *Client) RotateWaitpointHMACSecret(ctx context.Context, k RotateWaitpointHMACSecretKeys, a RotateWaitpointHMACSecretArgs) (RotateWaitpointHMACSecretReply, error) {
 	cmd, err := fcall.Build(FnRotateWaitpointHMACSecret, RotateWaitpointHMACSecretCmd, c.db, k, a)
 	if err != nil {
@@ -163,7 +163,7 @@ func ParseListWaitpointHMACKids(r valkey.ValkeyResult) (ListWaitpointHMACKidsRep
 //
 // Errors: ErrInvalidInput.
 //
-// Lua: ff_list_waitpoint_hmac_kids (lua/hmac.lua:185:1).
+// Lua: ff_list_waitpoint_hmac_kids (lua/hmac.lua:216:1).
 func (c *Client) ListWaitpointHMACKids(ctx context.Context, k ListWaitpointHMACKidsKeys, a ListWaitpointHMACKidsArgs) (ListWaitpointHMACKidsReply, error) {
 	cmd, err := fcall.Build(FnListWaitpointHMACKids, ListWaitpointHMACKidsCmd, c.db, k, a)
 	if err != nil {

@@ -7,25 +7,56 @@
 
 local SS = {}
 
+-- Byte maps for string.gsub, built on first use (SS.maps): hex pair -> byte (lowercase
+-- pairs), byte -> byte xor 0x36 (ipad) and byte -> byte xor 0x5c (opad). One gsub with a
+-- table replaces a Lua loop over the bytes.
+function SS.maps()
+  if SS.hex_map then return end
+  local hex, ipad, opad = {}, {}, {}
+  for b = 0, 255 do
+    local c = string.char(b)
+    hex[string.format('%02x', b)] = c
+    ipad[c] = string.char(bit.bxor(b, 0x36))
+    opad[c] = string.char(bit.bxor(b, 0x5c))
+  end
+  SS.hex_map, SS.ipad_map, SS.opad_map = hex, ipad, opad
+end
+
 -- Returns the bytes of an even-length hex string, or nil when it is not one.
 function SS.unhex(h)
   if type(h) ~= 'string' or #h % 2 ~= 0 or string.find(h, '[^0-9a-fA-F]') then
     return nil
   end
-  return (string.gsub(h, '..', function(p) return string.char(tonumber(p, 16)) end))
+  SS.maps()
+  return (string.gsub(string.lower(h), '..', SS.hex_map))
+end
+
+-- The HMAC pads of the keys seen lately (a key is a partition's kid secret; a deployment
+-- has a handful): key bytes -> {ipad block, opad block}. The cache lives as long as the
+-- loaded library, holds no more than 64 keys (then starts over), and only saves work:
+-- the pads are a pure function of the key.
+SS.pad_cache, SS.pad_count = {}, 0
+
+-- Returns the 64-byte ipad and opad blocks of key (RFC 2104: a key longer than the block
+-- is hashed first, then zero-padded).
+function SS.pads(key)
+  local p = SS.pad_cache[key]
+  if p then return p[1], p[2] end
+  SS.maps()
+  local k = key
+  if #k > 64 then k = SS.unhex(redis.sha1hex(k)) end
+  k = k .. string.rep('\0', 64 - #k)
+  p = {(string.gsub(k, '.', SS.ipad_map)), (string.gsub(k, '.', SS.opad_map))}
+  if SS.pad_count >= 64 then SS.pad_cache, SS.pad_count = {}, 0 end
+  SS.pad_cache[key], SS.pad_count = p, SS.pad_count + 1
+  return p[1], p[2]
 end
 
 -- Returns the 40 lowercase hex chars of HMAC-SHA1(key, msg) (RFC 2104 over redis.sha1hex).
+-- About 8 us with the pads cached (a Lua loop over the 64 key bytes took ~47 us).
 function SS.hmac_sha1(key, msg)
-  if #key > 64 then key = SS.unhex(redis.sha1hex(key)) end
-  local ipad, opad = {}, {}
-  for i = 1, 64 do
-    local b = string.byte(key, i) or 0
-    ipad[i] = string.char(bit.bxor(b, 0x36))
-    opad[i] = string.char(bit.bxor(b, 0x5c))
-  end
-  local inner = redis.sha1hex(table.concat(ipad) .. msg)
-  return redis.sha1hex(table.concat(opad) .. SS.unhex(inner))
+  local ipad, opad = SS.pads(key)
+  return redis.sha1hex(opad .. SS.unhex(redis.sha1hex(ipad .. msg)))
 end
 
 -- Returns true when strings a and b are equal, comparing every byte (no early exit).
