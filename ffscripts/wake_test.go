@@ -103,7 +103,9 @@ func TestWakeChannel(t *testing.T) {
 		}},
 		{"create delayed", func(t *testing.T, f *fx) (*exe, int) {
 			e := f.newExec()
-			e.mustCreate(func(_ *ffscripts.CreateExecutionKeys, a *ffscripts.CreateExecutionArgs) { a.DelayUntil = ptr(f.serverMs() + 60000) })
+			e.mustCreate(func(_ *ffscripts.CreateExecutionKeys, a *ffscripts.CreateExecutionArgs) {
+				a.DelayUntil = ptr(f.serverMs() + 60000)
+			})
 			return e, 0
 		}},
 		{"create with a past delay (eligible, D5)", func(t *testing.T, f *fx) (*exe, int) {
@@ -117,7 +119,9 @@ func TestWakeChannel(t *testing.T) {
 		{"promote", func(t *testing.T, f *fx) (*exe, int) {
 			e := f.newExec()
 			now := f.serverMs()
-			e.mustCreate(func(_ *ffscripts.CreateExecutionKeys, a *ffscripts.CreateExecutionArgs) { a.DelayUntil = ptr(now + 60000) })
+			e.mustCreate(func(_ *ffscripts.CreateExecutionKeys, a *ffscripts.CreateExecutionArgs) {
+				a.DelayUntil = ptr(now + 60000)
+			})
 			if r, err := e.promote(now + 1000); err != nil || r.Result != "not_yet_due" {
 				t.Fatalf("promote before due: %+v %v", r, err)
 			}
