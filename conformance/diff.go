@@ -71,8 +71,7 @@ func (f *DiffFailure) Error() string {
 // DiffStats summarises a run.
 type DiffStats struct {
 	Sequences, Steps, Calls int
-	Retries                 int // sequences started over (ambiguous time or expiry boundary)
-	Boundary                int // of which: a difference on a key's expiry millisecond
+	Retries                 int // sequences started over (ambiguous time)
 	Inconclusive            int // sequences that kept starting over (not failures)
 	// Outcomes counts the reference's replies per function: "ok" or the error code.
 	Outcomes map[string]map[string]int
@@ -130,11 +129,8 @@ func RunDiff(ctx context.Context, cfg DiffConfig) (DiffStats, error) {
 			n, calls, err := p.sequence(ctx, seed, cfg.Steps)
 			st.Steps += n
 			st.Calls += calls
-			if errors.Is(err, errAmbiguous) || errors.Is(err, errExpiryBoundary) {
+			if errors.Is(err, errAmbiguous) {
 				st.Retries++
-				if errors.Is(err, errExpiryBoundary) {
-					st.Boundary++
-				}
 				if try < 10 {
 					continue
 				}
@@ -156,21 +152,12 @@ func loadSource(ctx context.Context, c valkey.Client, src string) error {
 }
 
 type pair struct {
-	ref  valkey.Client
-	emb  *embedded.Server
-	embC valkey.Client
-	log  io.Writer
-	// expiries holds every key expiry seen in the embedded snapshots of the sequence:
-	// they are exact (the embedded clock is frozen), so a step that lands on one can be
-	// recognised.
-	expiries map[int64]bool
+	ref      valkey.Client
+	emb      *embedded.Server
+	embC     valkey.Client
+	log      io.Writer
 	outcomes map[string]map[string]int
 }
-
-// errExpiryBoundary marks a difference at a step whose time equals a key's expiry: the
-// known difference "expiry-boundary" (Valkey expires a key once now > expiry, the
-// embedded engine already at now == expiry). Such a sequence starts over.
-var errExpiryBoundary = errors.New("step on a key's expiry millisecond (known difference expiry-boundary)")
 
 // sequence runs one seeded sequence; it returns the steps run and the calls made.
 func (p *pair) sequence(ctx context.Context, seed uint64, steps int) (int, int, error) {
@@ -180,7 +167,6 @@ func (p *pair) sequence(ctx context.Context, seed uint64, steps int) (int, int, 
 		}
 	}
 	g := newGen(seed)
-	p.expiries = map[int64]bool{}
 	var prefix []string
 	calls := 0
 	for i := 0; i < steps; i++ {
@@ -194,16 +180,13 @@ func (p *pair) sequence(ctx context.Context, seed uint64, steps int) (int, int, 
 			continue
 		}
 		calls++
-		msg, ambiguous, boundary, err := p.step(ctx, g, o)
+		msg, ambiguous, err := p.step(ctx, g, o)
 		if err != nil {
 			return i + 1, calls, fmt.Errorf("seed %d step %d (%s): %w", seed, i, o.desc, err)
 		}
 		if msg != "" {
 			if ambiguous {
 				return i + 1, calls, errAmbiguous
-			}
-			if boundary {
-				return i + 1, calls, errExpiryBoundary
 			}
 			return i + 1, calls, &DiffFailure{Seed: seed, Step: i, Prefix: prefix, Msg: msg}
 		}
@@ -233,29 +216,27 @@ func toOutcome(r any, err error) outcome {
 }
 
 // step runs o on both engines and compares; msg describes the first difference.
-// ambiguous and boundary say the step's time was not exact or fell on a key's expiry.
-func (p *pair) step(ctx context.Context, g *gen, o op) (msg string, ambiguous, boundary bool, err error) {
-	msg, ambiguous, boundary, err = p.compare(ctx, g, o)
-	return msg, ambiguous, boundary, err
+// ambiguous says the step's time was not exact.
+func (p *pair) step(ctx context.Context, g *gen, o op) (msg string, ambiguous bool, err error) {
+	return p.compare(ctx, g, o)
 }
 
-func (p *pair) compare(ctx context.Context, g *gen, o op) (msg string, ambiguous, boundary bool, err error) {
+func (p *pair) compare(ctx context.Context, g *gen, o op) (msg string, ambiguous bool, err error) {
 	rc := p.ref
 	res := rc.DoMulti(ctx, rc.B().Multi().Build(), rc.B().Time().Build(), o.build(rc), rc.B().Time().Build(), rc.B().Exec().Build())
 	arr, err := res[len(res)-1].ToArray()
 	if err != nil || len(arr) != 3 {
-		return "", false, false, fmt.Errorf("MULTI/EXEC on the reference: %v (%d replies)", err, len(arr))
+		return "", false, fmt.Errorf("MULTI/EXEC on the reference: %v (%d replies)", err, len(arr))
 	}
 	t0, err := timeMs(arr[0])
 	if err != nil {
-		return "", false, false, err
+		return "", false, err
 	}
 	t1, err := timeMs(arr[2])
 	if err != nil {
-		return "", false, false, err
+		return "", false, err
 	}
 	ambiguous = t0 != t1
-	boundary = p.expiries[t0]
 	refR, refErr := o.parse(valkey.NewResult(arr[1], nil))
 	p.count(o.fn, refErr)
 	g.now = t0
@@ -265,20 +246,15 @@ func (p *pair) compare(ctx context.Context, g *gen, o op) (msg string, ambiguous
 	p.emb.SetTime(time.UnixMilli(t0))
 	embR, embErr := o.parse(p.embC.Do(ctx, o.build(p.embC)))
 	if d := cmp.Diff(toOutcome(refR, refErr), toOutcome(embR, embErr)); d != "" {
-		return fmt.Sprintf("%s reply differs (-valkey +embedded):\n%s", o.fn, d), ambiguous, boundary, nil
+		return fmt.Sprintf("%s reply differs (-valkey +embedded):\n%s", o.fn, d), ambiguous, nil
 	}
 	refSnap, refNow, err := snapshot(ctx, p.ref, 0)
 	if err != nil {
-		return "", false, false, fmt.Errorf("reference snapshot: %w", err)
+		return "", false, fmt.Errorf("reference snapshot: %w", err)
 	}
 	embSnap, _, err := snapshot(ctx, p.embC, t0)
 	if err != nil {
-		return "", false, false, fmt.Errorf("embedded snapshot: %w", err)
-	}
-	for _, v := range embSnap {
-		if v.ExpireAt > 0 {
-			p.expiries[int64(v.ExpireAt)] = true
-		}
+		return "", false, fmt.Errorf("embedded snapshot: %w", err)
 	}
 	for k, v := range refSnap {
 		if v.ExpireAt > 0 && int64(v.ExpireAt) <= refNow+ttlTolerance {
@@ -295,9 +271,9 @@ func (p *pair) compare(ctx context.Context, g *gen, o op) (msg string, ambiguous
 	if d := cmp.Diff(refSnap, embSnap, cmp.Comparer(func(a, b expireAt) bool {
 		return a == b || (a > 0 && b > 0 && a-b <= ttlTolerance && b-a <= ttlTolerance)
 	})); d != "" {
-		return fmt.Sprintf("keyspace after %s differs (-valkey +embedded):\n%s", o.fn, d), ambiguous, boundary, nil
+		return fmt.Sprintf("keyspace after %s differs (-valkey +embedded):\n%s", o.fn, d), ambiguous, nil
 	}
-	return "", ambiguous, boundary, nil
+	return "", ambiguous, nil
 }
 
 func (p *pair) count(fn string, err error) {

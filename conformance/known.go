@@ -23,6 +23,4 @@ var Known = []KnownDifference{
 	{"S7", "lua/DEVIATIONS.md", "kid listing and all_satisfier_signals are sorted (signal/tokens_and_rotation)"},
 	{"number-coercion", "embedded/KNOWN_DIFFERENCES.md", "gopher-lua formats fractional numbers with more digits than Valkey's Lua (differential: not produced by the library's paths)"},
 	{"vm-messages", "embedded/KNOWN_DIFFERENCES.md", "Lua runtime error texts differ (differential: runtime errors compared by kind, not text)"},
-	{"expiry-boundary", "conformance (found by the differential mode; not yet in embedded/KNOWN_DIFFERENCES.md)",
-		"at now == a key's expiry ms Valkey still has the key (it expires once now > expiry), the embedded engine has dropped it; a differential sequence whose difference falls on such a step starts over, and the run reports how many did"},
 }

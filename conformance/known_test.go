@@ -1,13 +1,9 @@
 package conformance
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/flowfabric/ffgo/ffscripts"
 )
 
 // Every known difference the report names is documented where it says, and every
@@ -38,31 +34,5 @@ func TestKnownListedInDocs(t *testing.T) {
 				t.Errorf("scenario %s pins %s, which Known does not list", sc.Name, p)
 			}
 		}
-	}
-}
-
-// TestKnownExpiryBoundary pins the embedded side of the known difference
-// "expiry-boundary": at now == a key's expiry ms the embedded engine has dropped the key,
-// while Valkey keeps it until now > expiry (the differential mode saw a claim grant still
-// answer grant_already_exists on Valkey at its grant_expires_at ms). When the engine
-// changes, delete the relaxation in RunDiff and the entry in Known.
-func TestKnownExpiryBoundary(t *testing.T) {
-	ctx := context.Background()
-	tg, err := OpenEmbeddedWith(ctx, ffscripts.Source())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
-	c := tg.Client
-	if err := c.Do(ctx, c.B().Set().Key("k").Value("v").Px(10*time.Millisecond).Build()).Error(); err != nil {
-		t.Fatal(err)
-	}
-	tg.Embedded.SetTime(baseTime.Add(10 * time.Millisecond))
-	n, err := c.Do(ctx, c.B().Exists().Key("k").Build()).AsInt64()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Errorf("the embedded engine now keeps a key at its expiry ms, as Valkey does: remove the expiry-boundary relaxation from RunDiff and Known")
 	}
 }

@@ -217,6 +217,55 @@ var diffCases = []diffCase{
 		cmds: [][]string{{"MULTI"}, {"FCALL", "{f}", "0"}, {"EXEC"}}, known: "multi",
 		raw: "-EXECABORT Transaction discarded because of previous errors.\r\n"},
 
+	// Key expiry at a function's frozen time (now): Valkey keeps a key up to
+	// and including its deadline ms and deletes it at once when a new expiry is
+	// not in the future. TTL and EXPIRETIME round to the nearest second.
+	{name: "expiry at now", keys: []string{"{k}a", "{k}b", "{k}c", "{k}d", "{k}e", "{k}f", "{k}g"}, body: nowMs +
+		"redis.call('set', keys[1], 'v', 'PXAT', now)\n" +
+		"redis.call('set', keys[2], 'v', 'PXAT', now + 1)\n" +
+		"redis.call('set', keys[3], 'v') local r3 = redis.call('pexpireat', keys[3], now)\n" +
+		"redis.call('set', keys[4], 'v') local r4 = redis.call('pexpireat', keys[4], now + 1)\n" +
+		"redis.call('set', keys[5], 'v', 'EXAT', math.floor(now / 1000))\n" +
+		"redis.call('set', keys[6], 'v') local r6 = redis.call('getex', keys[6], 'PXAT', now)\n" +
+		"redis.call('set', keys[7], 'v') redis.call('pexpire', keys[7], 1) redis.call('rename', keys[7], keys[1])\n" +
+		"return {redis.call('exists', keys[1]), redis.call('pttl', keys[1]), redis.call('exists', keys[2]), redis.call('pttl', keys[2]), redis.call('ttl', keys[2]),\n" +
+		"  redis.call('pexpiretime', keys[2]) - now, r3, redis.call('exists', keys[3]), r4, redis.call('pttl', keys[4]), redis.call('exists', keys[5]), r6, redis.call('exists', keys[6])}"},
+	{name: "ttl rounding", keys: []string{"{k}a"}, body: nowMs +
+		"local out = {} for _, ms in ipairs({1, 499, 500, 1499, 1500, 2500, 86400000}) do\n" +
+		"  redis.call('set', keys[1], 'v', 'PX', ms)\n" +
+		"  out[#out+1] = redis.call('ttl', keys[1]) out[#out+1] = redis.call('pttl', keys[1])\n" +
+		"  out[#out+1] = redis.call('expiretime', keys[1]) - math.floor((now + ms + 500) / 1000)\n" +
+		"  out[#out+1] = redis.call('pexpiretime', keys[1]) - now end\n" +
+		"redis.call('persist', keys[1]) out[#out+1] = redis.call('ttl', keys[1]) out[#out+1] = redis.call('expiretime', keys[1])\n" +
+		"redis.call('del', keys[1]) out[#out+1] = redis.call('pttl', keys[1]) out[#out+1] = redis.call('pexpiretime', keys[1])\n" +
+		"return out"},
+	{name: "expire flags", keys: []string{"{k}a", "{k}b"}, body: nowMs +
+		"redis.call('set', keys[1], 'v', 'PX', 1000) local out = {}\n" +
+		"for _, c in ipairs({{'pexpire', 1000, 'GT'}, {'pexpire', 2000, 'GT'}, {'pexpire', 2000, 'LT'}, {'pexpire', 1500, 'LT'}, {'pexpire', 1499, 'GT'},\n" +
+		"    {'pexpireat', 'now+1500', 'LT'}, {'pexpireat', 'now+1500', 'GT'}, {'pexpireat', 'now+1501', 'GT'}, {'pexpireat', 'now+1500', 'LT'},\n" +
+		"    {'expire', 5, 'NX'}, {'expire', 5, 'XX'}, {'pexpire', 3000}}) do\n" +
+		"  local v = c[2] if type(v) == 'string' then v = now + tonumber(string.sub(v, 5)) end\n" +
+		"  local args = {c[1], keys[1], v} if c[3] then args[4] = c[3] end\n" +
+		"  out[#out+1] = redis.call(unpack(args)) out[#out+1] = redis.call('pttl', keys[1]) end\n" +
+		"redis.call('set', keys[2], 'v') out[#out+1] = redis.call('pexpire', keys[2], 100, 'GT') out[#out+1] = redis.call('pexpire', keys[2], 100, 'LT')\n" +
+		"out[#out+1] = redis.call('pexpire', keys[2], 100, 'XX') out[#out+1] = redis.call('pexpire', keys[2], 100, 'NX') out[#out+1] = redis.call('pttl', keys[2])\n" +
+		"return out"},
+	{name: "ttl follows the key", keys: []string{"{k}a", "{k}b", "{k}c", "{k}d"}, body: nowMs +
+		"redis.call('set', keys[1], 'v', 'PX', 5000) redis.call('rename', keys[1], keys[2]) local out = {redis.call('pttl', keys[2])}\n" +
+		"redis.call('copy', keys[2], keys[3]) out[#out+1] = redis.call('pttl', keys[3])\n" +
+		"redis.call('set', keys[3], 'w', 'KEEPTTL') out[#out+1] = redis.call('pttl', keys[3])\n" +
+		"redis.call('set', keys[3], 'w') out[#out+1] = redis.call('pttl', keys[3])\n" +
+		"redis.call('setex', keys[4], 7, 'v') out[#out+1] = redis.call('pttl', keys[4])\n" +
+		"redis.call('psetex', keys[4], 70, 'v') out[#out+1] = redis.call('pttl', keys[4])\n" +
+		"out[#out+1] = redis.call('getex', keys[4], 'PERSIST') out[#out+1] = redis.call('pttl', keys[4])\n" +
+		"redis.call('expire', keys[4], 9) out[#out+1] = redis.call('getset', keys[4], 'x') out[#out+1] = redis.call('pttl', keys[4])\n" +
+		"redis.call('expire', keys[4], 9) out[#out+1] = redis.call('renamenx', keys[4], keys[1]) out[#out+1] = redis.call('pttl', keys[1])\n" +
+		"return out"},
+	{name: "hash field ttl is unknown", keys: []string{"{k}"}, body: "redis.call('hset', keys[1], 'f', 'v') return {redis.pcall('hexpire', keys[1], 10, 'FIELDS', 1, 'f'), redis.pcall('hsetex', keys[1], 10, 'f', 'v'), redis.pcall('httl', keys[1], 'FIELDS', 1, 'f')}",
+		cmds: [][]string{{"HEXPIRE", "{k}", "10", "FIELDS", "1", "f"}, {"HPTTL", "{k}", "FIELDS", "1", "f"}}},
+	{name: "lmove leaves the ttl", keys: []string{"{k}a", "{k}b"},
+		body: "redis.call('rpush', keys[1], 'x', 'y') redis.call('pexpire', keys[1], 100000) redis.call('lmove', keys[1], keys[2], 'LEFT', 'LEFT') return redis.call('pttl', keys[2])"},
+
 	// FUNCTION LOAD.
 	{name: "missing shebang", src: "redis.register_function('{f}', function() return 1 end)"},
 	{name: "no name", src: "#!lua\nredis.register_function('{f}', function() return 1 end)"},
@@ -263,6 +312,9 @@ var diffCases = []diffCase{
 	{name: "function list", src: "#!lua name={lib}\nredis.register_function{function_name='{f}', callback=function() return 1 end, flags={'no-writes'}, description='desc'}",
 		cmds: [][]string{{"FUNCTION", "LIST", "LIBRARYNAME", "{lib}"}, {"FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "{lib}"}}},
 }
+
+// nowMs starts a function body that needs its frozen time in ms.
+const nowMs = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 
 // placeholders returns the name substitutions of case i in this run.
 func placeholders(i int) *strings.Replacer {
@@ -375,6 +427,61 @@ func TestKnownDifferences(t *testing.T) {
 			if diff := cmp.Diff(want, raw[len(raw)-1]); diff != "" {
 				t.Errorf("embedded reply changed for known difference %q (-pinned +got):\n%s", c.known, diff)
 			}
+		})
+	}
+}
+
+// TestDifferentialExpiryBoundary checks the expiry rule on both engines as
+// time really passes: every (server ms, EXISTS, PTTL) read in one function
+// call must show the key while now <= its deadline, with PTTL deadline-now,
+// and no key once now > deadline. Only the relation between the server's own
+// clock and its answers is checked, never how long anything took.
+func TestDifferentialExpiryBoundary(t *testing.T) {
+	valkeyEngine := newValkeyEngine(t)
+	_, emb := newEmbeddedEngine(t)
+	r := placeholders(len(diffCases))
+	lib, f, key := r.Replace("{lib}"), r.Replace("{f}"), r.Replace("{k}")
+	src := "#!lua name=" + lib + "\nredis.register_function('" + f + "', function(keys, args)\n" + nowMs +
+		"if args[1] then redis.call('SET', keys[1], 'v', 'PXAT', now + tonumber(args[1])) return {now + tonumber(args[1])} end\n" +
+		"return {now, redis.call('EXISTS', keys[1]), redis.call('PTTL', keys[1])} end)"
+	for _, e := range []*engine{valkeyEngine, emb} {
+		t.Run(e.name, func(t *testing.T) {
+			if out := e.rawDo(t, "FUNCTION", "LOAD", "REPLACE", src); !strings.HasPrefix(out, "$") {
+				t.Fatalf("FUNCTION LOAD: %q", out)
+			}
+			defer e.rawDo(t, "FUNCTION", "DELETE", lib)
+			defer e.rawDo(t, "DEL", key)
+			call := func(args ...string) []int64 {
+				t.Helper()
+				v := e.do(t, append([]string{"FCALL", f, "1", key}, args...)...)
+				var out []int64
+				for _, x := range v.(map[string]any)["Value"].([]any) {
+					out = append(out, int64(x.(map[string]any)["Value"].(float64)))
+				}
+				return out
+			}
+			deadline := call("15")[0]
+			seen, after := 0, 0
+			for i := 0; after < 3; i++ {
+				if i > 1_000_000 {
+					t.Fatal("the server clock did not pass the deadline")
+				}
+				got := call()
+				want := []int64{got[0], 0, -2}
+				if got[0] <= deadline {
+					want = []int64{got[0], 1, deadline - got[0]}
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("deadline %d: [now EXISTS PTTL] (-want +got):\n%s", deadline, diff)
+				}
+				if got[0] == deadline {
+					seen++
+				}
+				if got[0] > deadline {
+					after++
+				}
+			}
+			t.Logf("%s: observed the deadline ms %d times", e.name, seen)
 		})
 	}
 }

@@ -45,6 +45,10 @@
 //
 // TIME and key expiry follow the wall clock until SetTime or FastForward
 // freeze the clock; from then on only those calls move it, so lease expiry
-// can be tested without sleeping. A function that runs past the busy limit
-// (WithBusyLimit, default 5s) is stopped with an error.
+// can be tested without sleeping. As on Valkey, time stands still for the
+// length of one command (a whole FCALL or EXEC), and a key still exists at its
+// expiry millisecond and is gone once the clock is past it. The engine expires
+// keys itself (miniredis's clock only follows it): each command pays for the
+// keys that actually expire, not for the keys that exist. A function that runs
+// past the busy limit (WithBusyLimit, default 5s) is stopped with an error.
 package embedded

@@ -28,6 +28,7 @@ type runState struct {
 	// leaves its client on another database, so it is dropped (selected).
 	peers    map[int]*server.Peer
 	selected bool
+	curDB    int // the database of peer (moves with SELECT)
 	// callErr is the last error text redis.call raised; a string error equal
 	// to it already carries its error code and gets no "ERR " prefix.
 	callErr string
@@ -186,11 +187,19 @@ func errorLine(trace string) string {
 
 // dispatchNested runs one command for the function in progress, in process.
 func (s *Server) dispatchNested(args []string) reply {
+	return s.dispatchNamed(strings.ToUpper(args[0]), args)
+}
+
+// dispatchNamed is dispatchNested with the upper-case command name known.
+// Like a client's command it keeps the expiry index in step, but expires
+// nothing: time stands still while a function runs.
+func (s *Server) dispatchNamed(name string, args []string) reply {
 	r := &s.run
 	if r.w == nil {
 		r.w = bufio.NewWriterSize(&r.buf, 4096)
 	}
 	if r.peer == nil {
+		r.curDB = r.db
 		r.peer = r.peers[r.db]
 		if r.peer == nil {
 			r.peer = server.NewPeer(r.w)
@@ -205,13 +214,21 @@ func (s *Server) dispatchNested(args []string) reply {
 			r.peers[r.db] = r.peer
 		}
 	}
+	if n, ok := s.ttlQuery(r.curDB, name, args); ok {
+		return reply{kind: kindInt, num: n}
+	}
+	s.beforeData(r.curDB, name, args)
 	r.peer.Resp3 = r.resp3
 	s.srv.Dispatch(r.peer, args)
 	r.w.Flush()
 	rep, _, err := parseReply(r.buf.Bytes())
 	r.buf.Reset()
+	s.afterData(r.curDB, name, args)
 	if err != nil {
 		return reply{kind: kindError, str: "ERR embedded: unreadable reply: " + err.Error()}
+	}
+	if name == "SELECT" && rep.kind == kindStatus {
+		r.curDB, _ = strconv.Atoi(args[1])
 	}
 	return rep
 }
@@ -277,7 +294,7 @@ func (s *Server) luaCall(L *lua.LState, raiseErr bool) int {
 	if name == "SELECT" || name == "SWAPDB" {
 		s.run.selected = true
 	}
-	rep := s.dispatchNested(args)
+	rep := s.dispatchNamed(name, args)
 	clear(args)
 	if rep.kind == kindError {
 		msg := rep.str
@@ -297,7 +314,7 @@ func (s *Server) commandName(raw string) (string, bool) {
 		return up, true
 	}
 	up := strings.ToUpper(raw)
-	if !s.srv.IsRegisteredCommand(up) {
+	if !s.srv.IsRegisteredCommand(up) || hashFieldTTL[up] {
 		return up, false
 	}
 	if s.cmdNames == nil {

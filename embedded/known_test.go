@@ -1,6 +1,7 @@
 package embedded_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,39 @@ func TestKnownCaseVariantFunctions(t *testing.T) {
 	got := errText(t, do(t, c, "FUNCTION", "LOAD", "#!lua name=cv\nredis.register_function('ab_x', function() end)\nredis.register_function('ab_X', function() end)").Error())
 	if want := "Error registering functions: ERR Function already exists in the library"; got != want {
 		t.Errorf("error = %q, want %q", got, want)
+	}
+}
+
+// KNOWN_DIFFERENCES.md "TTL in MULTI": a TTL queued in a transaction is
+// answered by miniredis, which rounds down to whole seconds.
+func TestKnownTTLInMulti(t *testing.T) {
+	_, c := start(t, embedded.WithTime(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)))
+	do(t, c, "SET", "k", "v", "PX", "1500")
+	res := c.DoMulti(context.Background(), c.B().Multi().Build(), c.B().Ttl().Key("k").Build(),
+		c.B().Pttl().Key("k").Build(), c.B().Exec().Build())
+	got, err := res[len(res)-1].AsIntSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Valkey: [2 1500]; outside MULTI the engine answers 2 as well.
+	if diff := cmp.Diff([]int64{1, 1500}, got); diff != "" {
+		t.Errorf("TTL, PTTL in MULTI (-pinned +got):\n%s", diff)
+	}
+	if n, _ := do(t, c, "TTL", "k").AsInt64(); n != 2 {
+		t.Errorf("TTL outside MULTI = %d, want 2", n)
+	}
+}
+
+// KNOWN_DIFFERENCES.md "BLMOVE TTL": miniredis's BLMOVE gives a new
+// destination the source's TTL; Valkey's does not (nor does LMOVE here).
+func TestKnownBlmoveTTL(t *testing.T) {
+	_, c := start(t, embedded.WithTime(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)))
+	do(t, c, "RPUSH", "src", "x", "y")
+	do(t, c, "PEXPIRE", "src", "100000")
+	if err := do(t, c, "BLMOVE", "src", "dst", "LEFT", "LEFT", "0").Error(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := do(t, c, "PTTL", "dst").AsInt64(); n != 100000 {
+		t.Errorf("PTTL of the destination = %d, pinned 100000 (Valkey: -1)", n)
 	}
 }

@@ -544,7 +544,8 @@ func (s *Server) luaACLCheckCmd(L *lua.LState) int {
 		raise(L, "Please specify at least one argument for this call")
 	}
 	name, _ := luaToString(L.Get(1))
-	if !s.srv.IsRegisteredCommand(name) && !ownCommands[strings.ToUpper(name)] {
+	up := strings.ToUpper(name)
+	if (!s.srv.IsRegisteredCommand(name) || hashFieldTTL[up]) && !ownCommands[up] {
 		raise(L, "Invalid command passed to server.acl_check_cmd()")
 	}
 	L.Push(lua.LTrue) // no ACLs: the default user may run everything

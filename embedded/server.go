@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,10 +75,14 @@ type Server struct {
 	cmdNames map[string]string
 
 	// The clock, guarded by mu: the wall clock until SetTime/FastForward
-	// freeze it at now. lastTick is when TTLs were last advanced.
-	frozen   bool
-	now      time.Time
-	lastTick time.Time
+	// freeze it at now. pinned is the time miniredis was last set to (whole
+	// microseconds), nowMs its unix ms and pinFrac the rest below the ms.
+	frozen  bool
+	now     time.Time
+	pinned  time.Time
+	nowMs   int64
+	pinFrac time.Duration
+	exp     expiry // keys with a TTL, see expiry.go
 
 	logMu  sync.Mutex
 	logs   []LogRecord
@@ -114,13 +119,13 @@ func New(opts ...Option) (*Server, error) {
 	}
 	c.Close()
 	s.srv = s.mr.Server()
-	// Expiry follows the clock (see tick); miniredis's own ClockTTL would
-	// rescan every TTL on each key access, which dominates FCALL cost.
-	s.lastTick = time.Now()
+	// The engine expires keys itself (expiry.go); miniredis's clock only
+	// follows it.
+	s.exp.reset()
 	if !s.startTime.IsZero() {
-		s.mr.SetTime(s.startTime)
 		s.frozen, s.now = true, s.startTime
 	}
+	s.pinLocked()
 	return s, nil
 }
 
@@ -222,9 +227,10 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// SetTime freezes the clock at t. TIME answers t and keys expire against it,
-// so lease expiry can be tested without sleeping. Moving the clock backwards
-// does not bring expired keys back.
+// SetTime freezes the clock at t. TIME answers t and keys expire against it
+// (a key whose deadline is t's millisecond still exists), so lease expiry can
+// be tested without sleeping. Moving the clock backwards does not bring
+// expired keys back.
 func (s *Server) SetTime(t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -254,26 +260,8 @@ func (s *Server) nowLocked() time.Time {
 }
 
 func (s *Server) setTimeLocked(t time.Time) {
-	s.tickLocked()
-	if d := t.Sub(s.nowLocked()); d > 0 {
-		s.mr.FastForward(d)
-	}
-	s.mr.SetTime(t)
 	s.frozen, s.now = true, t
-}
-
-// tickLocked advances key TTLs with the wall clock, at most once per
-// millisecond (Valkey's expiry resolution); a frozen clock only moves in
-// SetTime and FastForward.
-func (s *Server) tickLocked() {
-	if s.frozen {
-		return
-	}
-	now := time.Now()
-	if d := now.Sub(s.lastTick); d >= time.Millisecond {
-		s.mr.FastForward(d)
-		s.lastTick = now
-	}
+	s.pinLocked()
 }
 
 // Logs returns the redis.log records written so far (the last 10000),
@@ -315,6 +303,9 @@ type conn struct {
 	peer    *server.Peer
 	db      int  // the SELECTed database, so functions run on the caller's db
 	inMulti bool // between MULTI and EXEC/DISCARD
+	// queued are the commands miniredis queued since MULTI, for the expiry
+	// index at EXEC (miniredis's queue is out of reach).
+	queued [][]string
 }
 
 // serve runs a connection in its own goroutine; false if the server is closed.
@@ -386,6 +377,9 @@ func (s *Server) dispatch(c *conn, args []string) {
 	name := strings.ToUpper(args[0])
 	switch name {
 	case "MULTI":
+		if !c.inMulti {
+			c.queued = nil
+		}
 		c.inMulti = true
 	case "EXEC", "DISCARD":
 		c.inMulti = false
@@ -396,7 +390,18 @@ func (s *Server) dispatch(c *conn, args []string) {
 		// answer CLUSTER SLOTS with a listener address we do not have).
 		c.peer.WriteError("ERR This instance has cluster support disabled")
 	case blocking[name]:
+		s.mu.Lock()
+		s.pinLocked() // no expired key may serve the command
+		if c.inMulti {
+			c.queued = append(c.queued, slices.Clone(args))
+		}
+		s.mu.Unlock()
 		s.guard(c, func() { s.srv.Dispatch(c.peer, args) })
+		if ttlCommands[name] && !c.inMulti {
+			s.mu.Lock()
+			s.afterData(c.db, name, args)
+			s.mu.Unlock()
+		}
 	default:
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -417,14 +422,12 @@ func (s *Server) guard(c *conn, f func()) {
 
 // exec runs one command with the engine lock held.
 func (s *Server) exec(c *conn, name string, args []string) {
-	s.tickLocked()
+	s.pinLocked()
 	if c.inMulti && ownCommands[name] {
 		// miniredis queues MULTI commands in state we cannot reach: refuse,
 		// and make the transaction abort at EXEC as a queueing error does.
 		c.peer.WriteError("ERR " + name + " inside MULTI is not supported by the embedded engine (ffgo/embedded)")
-		shadow := server.NewPeer(bufio.NewWriter(io.Discard))
-		shadow.Ctx = c.peer.Ctx
-		s.srv.Dispatch(shadow, []string{"GET"}) // wrong arity marks the transaction dirty
+		s.abortMulti(c)
 		return
 	}
 	switch name {
@@ -438,18 +441,102 @@ func (s *Server) exec(c *conn, name string, args []string) {
 		if len(args) >= 4 && strings.HasPrefix(args[3], dumpPrefix) {
 			s.restore(c, args[1:])
 		} else {
-			s.srv.Dispatch(c.peer, args)
+			s.data(c, name, args)
 		}
 	case "SELECT":
-		s.srv.Dispatch(c.peer, args)
+		s.data(c, name, args)
 		if len(args) == 2 {
 			if n, err := strconv.Atoi(args[1]); err == nil && n >= 0 && n < 16 {
 				c.db = n
 			}
 		}
 	default:
-		s.srv.Dispatch(c.peer, args)
+		s.data(c, name, args)
 	}
+}
+
+// abortMulti makes the transaction abort at EXEC, as a queueing error does.
+func (s *Server) abortMulti(c *conn) {
+	shadow := server.NewPeer(bufio.NewWriter(io.Discard))
+	shadow.Ctx = c.peer.Ctx
+	s.srv.Dispatch(shadow, []string{"GET"}) // wrong arity marks the transaction dirty
+}
+
+// data runs a data command on miniredis for a client, keeping the expiry
+// index in step (expiry.go).
+func (s *Server) data(c *conn, name string, args []string) {
+	if hashFieldTTL[name] {
+		c.peer.WriteError(unknownCommand(args))
+		if c.inMulti {
+			s.abortMulti(c)
+		}
+		return
+	}
+	switch {
+	case name == "DISCARD":
+		c.queued = nil
+	case name == "EXEC":
+		s.execMulti(c, args)
+		return
+	case c.inMulti:
+		c.queued = append(c.queued, slices.Clone(args))
+		s.srv.Dispatch(c.peer, args)
+		return
+	}
+	if n, ok := s.ttlQuery(c.db, name, args); ok {
+		c.peer.WriteInt(int(n))
+		return
+	}
+	s.beforeData(c.db, name, args)
+	s.srv.Dispatch(c.peer, args)
+	s.afterData(c.db, name, args)
+}
+
+// execMulti runs EXEC, then tracks the keys of the queued commands.
+func (s *Server) execMulti(c *conn, args []string) {
+	queued := c.queued
+	c.queued = nil
+	rescan := false
+	for _, q := range queued {
+		name := strings.ToUpper(q[0])
+		switch name {
+		case "SELECT", "SWAPDB", "MOVE", "COPY", "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FLUSHALL", "FLUSHDB":
+			// They move keys between databases or touch unknown keys.
+			rescan = true
+		}
+		if len(q) > 1 && (ttlQueries[name] || ttlReaders[name] && (hasWord(q[2:], "GT") || hasWord(q[2:], "LT"))) {
+			// miniredis compares or reports this TTL: it must be a duration.
+			// (It also counts as a change of the key for WATCH.)
+			s.thaw(c.db, q[1], false)
+		}
+	}
+	s.srv.Dispatch(c.peer, args)
+	if rescan {
+		s.rescan()
+		return
+	}
+	for _, q := range queued {
+		name := strings.ToUpper(q[0])
+		if ttlCommands[name] || ttlReaders[name] {
+			for _, a := range q[1:] {
+				s.track(c.db, a)
+			}
+		}
+	}
+}
+
+// unknownCommand is Valkey's reply to a command it does not have.
+func unknownCommand(args []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ERR unknown command '%.128s', with args beginning with: ", args[0])
+	n := b.Len()
+	for _, a := range args[1:] {
+		if b.Len()-n >= 128 {
+			break
+		}
+		fmt.Fprintf(&b, "'%.128s' ", a)
+	}
+	return b.String()
 }
 
 // dump answers DUMP with a deterministic serialization of the value (type,
