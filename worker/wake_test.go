@@ -269,3 +269,52 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	srv.Close()
 	waitFor(t, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// TestWakeupReachesEveryNode: a wake-up published by a function on the node
+// that owns the execution's slot reaches a subscriber on every node (plain
+// PUBLISH is forwarded over the cluster bus), so the worker may subscribe
+// through any node.
+func TestWakeupReachesEveryNode(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, db valkey.Client) {
+		f := newFixture(t, db)
+		ch := keyspace.WakeChannel(f.lane)
+		got := map[string]chan string{}
+		for addr, node := range db.Nodes() {
+			msgs := make(chan string, 1)
+			got[addr] = msgs
+			ready := make(chan struct{})
+			ctx, cancel := context.WithCancel(context.Background())
+			ctx = valkey.WithOnSubscriptionHook(ctx, func(s valkey.PubSubSubscription) {
+				if s.Kind == "subscribe" {
+					close(ready)
+				}
+			})
+			conn, release := node.Dedicate()
+			done := make(chan error, 1)
+			go func() {
+				done <- conn.Receive(ctx, conn.B().Subscribe().Channel(ch).Build(), func(m valkey.PubSubMessage) {
+					select {
+					case msgs <- m.Message:
+					default:
+					}
+				})
+			}()
+			t.Cleanup(func() {
+				cancel()
+				<-done
+				release()
+			})
+			select {
+			case <-ready:
+			case err := <-done:
+				t.Fatalf("SUBSCRIBE via %s: %v", addr, err)
+			}
+		}
+		id := f.create(CreateOptions{})
+		for addr, msgs := range got {
+			if m := await(t, "the wake-up via "+addr, msgs); m != id.String() {
+				t.Errorf("via %s: got %q, want %q", addr, m, id)
+			}
+		}
+	})
+}
