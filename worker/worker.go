@@ -246,8 +246,9 @@ func (w *Worker) unregister(ctx context.Context) error {
 
 // Close hands back the executions the worker still holds (they become
 // claimable again at once), stops the heartbeat and the wake-up subscription
-// and removes the worker's registration, so the same InstanceID can start again immediately. It does not
-// close the valkey client. Close is idempotent.
+// (waiting for their goroutines) and removes the worker's registration, so the
+// same InstanceID can start again immediately. It does not close the valkey
+// client. Close is idempotent.
 func (w *Worker) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if w.closed {
