@@ -245,23 +245,14 @@ func (e *env) drainAsynq(ctx context.Context) (sideResult, error) {
 
 // embeddedResult is one drain on the embedded engine.
 type embeddedResult struct {
-	Frozen bool // the engine's clock was frozen (embedded.WithTime)
 	Create time.Duration
 	Drain  drainResult
 }
 
 // embeddedRun runs the ffgo drain on a fresh in-process embedded engine,
 // reached through in-memory connections.
-//
-// With frozen set, the engine's clock is frozen (embedded.WithTime), which
-// turns off its wall-clock TTL tick: the difference between the two shows
-// what that tick costs.
-func (e *env) embeddedRun(ctx context.Context, r int, frozen bool) (embeddedResult, error) {
-	var opts []embedded.Option
-	if frozen {
-		opts = append(opts, embedded.WithTime(time.Now()))
-	}
-	srv, err := embedded.New(opts...)
+func (e *env) embeddedRun(ctx context.Context, r int) (embeddedResult, error) {
+	srv, err := embedded.New()
 	if err != nil {
 		return embeddedResult{}, err
 	}
@@ -276,7 +267,7 @@ func (e *env) embeddedRun(ctx context.Context, r int, frozen bool) (embeddedResu
 	}
 	lane := newLane(fmt.Sprintf("embedded-%d", r))
 	n := e.cfg.embeddedN
-	logf(" embedded (frozen clock %v): creating %d tasks", frozen, n)
+	logf(" embedded: creating %d tasks", n)
 	t0 := time.Now()
 	if _, err := lane.createExecutions(ctx, c, n, e.payload); err != nil {
 		return embeddedResult{}, fmt.Errorf("embedded: %w", err)
@@ -288,5 +279,5 @@ func (e *env) embeddedRun(ctx context.Context, r int, frozen bool) (embeddedResu
 	}
 	logf(" embedded: created in %s, %.0f tasks/s, p50 %s ms, p99 %s ms",
 		created.Round(time.Millisecond), d.rate(), ms(d.Lat.P50), ms(d.Lat.P99))
-	return embeddedResult{Frozen: frozen, Create: created, Drain: d}, nil
+	return embeddedResult{Create: created, Drain: d}, nil
 }

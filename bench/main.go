@@ -70,7 +70,7 @@ func main() {
 	flag.StringVar(&cfg.extra, "valkey-args", "", "extra arguments for the started valkey-server, e.g. \"--hash-max-listpack-entries 16\"")
 	flag.StringVar(&cfg.tree, "tree", "", "how the report names the source tree measured (default: the git commit of ..)")
 	flag.IntVar(&cfg.n, "n", 10000, "executions per drain")
-	flag.IntVar(&cfg.embeddedN, "embedded-n", 1000, "executions per drain on the embedded engine (its cost per call grows with the key count)")
+	flag.IntVar(&cfg.embeddedN, "embedded-n", 10000, "executions per drain on the embedded engine")
 	flag.IntVar(&cfg.payload, "payload", 4096, "payload bytes per execution")
 	flag.IntVar(&cfg.workers, "workers", 16, "concurrent workers (ffgo goroutines, baseline goroutines, asynq Concurrency)")
 	flag.IntVar(&cfg.runs, "runs", 3, "repetitions of every scenario; medians are reported")
@@ -178,13 +178,11 @@ func run(ctx context.Context, cfg config) error {
 			rep.drains = append(rep.drains, res)
 		}
 		if cfg.embedded {
-			for _, frozen := range []bool{false, true} {
-				res, err := env.embeddedRun(ctx, r, frozen)
-				if err != nil {
-					return err
-				}
-				rep.embedded = append(rep.embedded, res)
+			res, err := env.embeddedRun(ctx, r)
+			if err != nil {
+				return err
 			}
+			rep.embedded = append(rep.embedded, res)
 		}
 		if cfg.resume {
 			for _, rc := range cfg.resumeCases() {

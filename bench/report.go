@@ -237,34 +237,24 @@ func (r *report) printCosts(p func(string, ...any)) {
 func (r *report) printEmbedded(p func(string, ...any)) {
 	p("### 4. Drain on the embedded engine (gopher-lua + miniredis, in-memory connections), %d tasks", r.cfg.embeddedN)
 	p("")
-	p("Driver: scripts (as ffgo/scripts above). Frozen clock: the engine started with embedded.WithTime, which turns off its wall-clock TTL tick.")
+	p("Driver: scripts (as ffgo/scripts above), %d goroutines.", r.cfg.workers)
 	p("")
 	p("| engine | tasks/s (median) | per run | p50 ms | p99 ms | create s |")
 	p("|---|---:|---|---:|---:|---:|")
-	for _, frozen := range []bool{false, true} {
-		var xs []embeddedResult
-		for _, x := range r.embedded {
-			if x.Frozen == frozen {
-				xs = append(xs, x)
-			}
+	rate := func(x embeddedResult) float64 { return x.Drain.rate() }
+	p("| embedded | %.0f | %s | %s | %s | %.2f |", med(r.embedded, rate), each(r.embedded, "%.0f", rate),
+		msf(med(r.embedded, func(x embeddedResult) float64 { return durMs(x.Drain.Lat.P50) })),
+		msf(med(r.embedded, func(x embeddedResult) float64 { return durMs(x.Drain.Lat.P99) })),
+		med(r.embedded, func(x embeddedResult) float64 { return x.Create.Seconds() }))
+	if len(r.drains) == len(r.embedded) && slices.Contains(r.cfg.ffgoModes, "scripts") {
+		re := func(i int) float64 { return r.embedded[i].Drain.rate() / r.drains[i]["ffgo/scripts"].Drain.rate() }
+		idx := make([]int, len(r.embedded))
+		for i := range idx {
+			idx[i] = i
 		}
-		name := "embedded, wall clock (default)"
-		if frozen {
-			name = "embedded, frozen clock"
-		}
-		rate := func(x embeddedResult) float64 { return x.Drain.rate() }
-		p("| %s | %.0f | %s | %s | %s | %.2f |", name, med(xs, rate), each(xs, "%.0f", rate),
-			msf(med(xs, func(x embeddedResult) float64 { return durMs(x.Drain.Lat.P50) })),
-			msf(med(xs, func(x embeddedResult) float64 { return durMs(x.Drain.Lat.P99) })),
-			med(xs, func(x embeddedResult) float64 { return x.Create.Seconds() }))
-		if len(r.drains) == len(xs) && slices.Contains(r.cfg.ffgoModes, "scripts") {
-			re := func(i int) float64 { return xs[i].Drain.rate() / r.drains[i]["ffgo/scripts"].Drain.rate() }
-			idx := make([]int, len(xs))
-			for i := range idx {
-				idx[i] = i
-			}
-			defer p("- %s / ffgo/scripts on Valkey (same run; Valkey drained %d tasks): %.3f (per run %s)", name, r.cfg.n, med(idx, re), each(idx, "%.3f", re))
-		}
+		p("")
+		p("embedded / ffgo/scripts on Valkey (same driver, same run; Valkey drained %d tasks): %.3f (per run %s)",
+			r.cfg.n, med(idx, re), each(idx, "%.3f", re))
 	}
 	p("")
 }
