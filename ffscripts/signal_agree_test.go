@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/ffgo/waitpoint"
+	"github.com/google/uuid"
 )
 
 // sigRandString returns n random bytes drawn from printable ASCII, '|' and ':' included,
@@ -42,7 +43,9 @@ func TestSignalTokensAgreeWithGo(t *testing.T) {
 			key := waitpoint.Key{KID: kid, Secret: secret}
 
 			// Library mints, Go checks.
-			wp := sigRandString(r, 1+r.IntN(40))
+			// Ids start with a fresh uuid: random short ids collided with waitpoints left on a
+			// shared server by earlier runs (waitpoint_already_exists).
+			wp := uuid.NewString() + sigRandString(r, 1+r.IntN(40))
 			wpk := sigRandString(r, r.IntN(40))
 			rep, err := e.pendingWP(l, wp, wpk, f.serverMs()+60000)
 			if err != nil {
@@ -59,7 +62,7 @@ func TestSignalTokensAgreeWithGo(t *testing.T) {
 
 			// Go signs for an arbitrary created_at, the library accepts it (and refuses a
 			// one-character change).
-			wp2 := sigRandString(r, 1+r.IntN(40))
+			wp2 := uuid.NewString() + sigRandString(r, 1+r.IntN(40))
 			b := waitpoint.Binding{WaitpointID: wp2, WaitpointKey: sigRandString(r, r.IntN(40)), CreatedAtMs: r.Int64N(1 << 52)}
 			f.do(f.db.B().Hset().Key(f.wpKey(wp2)).FieldValue().FieldValue("waitpoint_id", wp2).
 				FieldValue("execution_id", e.id).FieldValue("waitpoint_key", b.WaitpointKey).
