@@ -19,3 +19,5 @@ echo "== go test (VALKEY_ADDR=$VALKEY_ADDR, embedded engine too)" >&2
 FFGO_TARGETS=embedded,valkey go test -count=1 ${GOTESTFLAGS:-} ./...
 echo "== contract tests on the cluster (VALKEY_ADDR=$VALKEY_CLUSTER_ADDRS)" >&2
 VALKEY_ADDR=$VALKEY_CLUSTER_ADDRS FFGO_TARGETS=valkey go test -count=1 ${GOTESTFLAGS:-} ./ffscripts
+echo "== race detector: the engine's and the worker's concurrency" >&2
+FFGO_TARGETS=embedded,valkey go test -race -count=1 ${GOTESTFLAGS:-} ./embedded ./worker
