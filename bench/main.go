@@ -46,7 +46,6 @@ type config struct {
 	rounds       int
 	calls        int
 	poll         time.Duration
-	workerRounds int
 	after        time.Duration
 	drain        bool
 	resume       bool
@@ -76,8 +75,7 @@ func main() {
 	flag.IntVar(&cfg.runs, "runs", 3, "repetitions of every scenario; medians are reported")
 	flag.IntVar(&cfg.rounds, "rounds", 1000, "suspend → signal → resume rounds per run")
 	flag.IntVar(&cfg.calls, "calls", 2000, "calls per function in the per-function cost scenario")
-	flag.IntVar(&cfg.workerRounds, "worker-rounds", 20, "rounds of the worker-other resume case (each waits -signal-after)")
-	flag.DurationVar(&cfg.after, "signal-after", 250*time.Millisecond, "wait between suspension and signal in the worker-other resume case")
+	flag.DurationVar(&cfg.after, "signal-after", 5*time.Millisecond, "wait between suspension and signal in the worker.Run resume cases")
 	flag.DurationVar(&cfg.poll, "poll", time.Millisecond, "claim poll interval of the polling resume mode")
 	flag.BoolVar(&cfg.drain, "drain", false, "scenario 1 (+3 per task): drain throughput, ffgo vs baseline vs asynq")
 	flag.BoolVar(&cfg.resume, "resume", false, "scenario 2: suspend → signal → resume latency")
@@ -273,10 +271,6 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// selfAfter is the wait between suspension and signal in the worker-self
-// case: long enough for the Run loop to have gone back to its back-off.
-const selfAfter = 5 * time.Millisecond
-
 // resumeCase is one way of running scenario 2.
 type resumeCase struct {
 	label  string
@@ -287,8 +281,8 @@ type resumeCase struct {
 
 func (c config) resumeCases() []resumeCase {
 	return []resumeCase{
-		{"worker-self", resumeWorkerSelf, c.rounds, selfAfter},
-		{"worker-other", resumeWorkerOther, c.workerRounds, c.after},
+		{"worker-self", resumeWorkerSelf, c.rounds, c.after},
+		{"worker-other", resumeWorkerOther, c.rounds, c.after},
 		{"scripts-feed", resumeFeed, c.rounds, 0},
 		{fmt.Sprintf("scripts-poll-%s", c.poll), resumePoll, c.rounds, 0},
 	}
