@@ -75,6 +75,8 @@ func main() {
 	flag.IntVar(&cfg.runs, "runs", 3, "repetitions of every scenario; medians are reported")
 	flag.IntVar(&cfg.rounds, "rounds", 1000, "suspend → signal → resume rounds per run")
 	flag.IntVar(&cfg.calls, "calls", 2000, "calls per function in the per-function cost scenario")
+	flag.IntVar(&cfg.idleRounds, "idle-rounds", 20, "rounds of the worker-other case whose signal comes -idle-after the suspension")
+	flag.DurationVar(&cfg.idleAfter, "idle-after", 250*time.Millisecond, "wait between suspension and signal in the idle worker-other case")
 	flag.DurationVar(&cfg.after, "signal-after", 5*time.Millisecond, "wait between suspension and signal in the worker.Run resume cases")
 	flag.DurationVar(&cfg.poll, "poll", time.Millisecond, "claim poll interval of the polling resume mode")
 	flag.BoolVar(&cfg.drain, "drain", false, "scenario 1 (+3 per task): drain throughput, ffgo vs baseline vs asynq")
@@ -283,6 +285,7 @@ func (c config) resumeCases() []resumeCase {
 	return []resumeCase{
 		{"worker-self", resumeWorkerSelf, c.rounds, c.after},
 		{"worker-other", resumeWorkerOther, c.rounds, c.after},
+		{fmt.Sprintf("worker-other, idle %s", c.idleAfter), resumeWorkerOther, c.idleRounds, c.idleAfter},
 		{"scripts-feed", resumeFeed, c.rounds, 0},
 		{fmt.Sprintf("scripts-poll-%s", c.poll), resumePoll, c.rounds, 0},
 	}

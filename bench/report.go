@@ -70,8 +70,8 @@ func (r *report) command() string {
 			}
 		}
 	}
-	s = append(s, fmt.Sprintf("-runs %d -n %d -embedded-n %d -payload %d -workers %d -rounds %d -signal-after %s -calls %d -ffgo %s",
-		c.runs, c.n, c.embeddedN, c.payload, c.workers, c.rounds, c.after, c.calls, strings.Join(c.ffgoModes, ",")))
+	s = append(s, fmt.Sprintf("-runs %d -n %d -embedded-n %d -payload %d -workers %d -rounds %d -signal-after %s -idle-rounds %d -idle-after %s -calls %d -ffgo %s",
+		c.runs, c.n, c.embeddedN, c.payload, c.workers, c.rounds, c.after, c.idleRounds, c.idleAfter, c.calls, strings.Join(c.ffgoModes, ",")))
 	if c.extra != "" {
 		s = append(s, fmt.Sprintf("-valkey-args %q", c.extra))
 	}
@@ -194,7 +194,7 @@ func (r *report) printDrains(p func(string, ...any)) {
 func (r *report) printResumes(p func(string, ...any)) {
 	p("### 2. Suspend → signal → resumed handler")
 	p("")
-	p("From just before the signal is sent to the resumed handler starting. worker-self: worker.Run (MaxConcurrentTasks 1), signal sent through the same Worker (Worker.DeliverSignal). worker-other: worker.Run, signal sent by another worker.Client on its own connection. In both, the signal is sent %s after the handler suspended, so the Run loop has gone back to waiting (a signal sent at once races with the loop's own next poll). scripts-feed: no worker; the waiting side blocks in XREAD on the partition's signal-delivery stream (which ff_deliver_signal appends to) and claims with ff_claim_next when an entry arrives. scripts-poll: no worker; ff_claim_next every %s.", r.cfg.after, r.cfg.poll)
+	p("From just before the signal is sent to the resumed handler starting. worker-self: worker.Run (MaxConcurrentTasks 1), signal sent through the same Worker (Worker.DeliverSignal). worker-other: worker.Run, signal sent by another worker.Client on its own connection. In both, the signal is sent %s after the handler suspended, so the Run loop has gone back to waiting (a signal sent at once races with the loop's own next poll); the idle case waits %s, as a signal from a person or a webhook would, with fewer rounds. scripts-feed: no worker; the waiting side blocks in XREAD on the partition's signal-delivery stream (which ff_deliver_signal appends to) and claims with ff_claim_next when an entry arrives. scripts-poll: no worker; ff_claim_next every %s.", r.cfg.after, r.cfg.idleAfter, r.cfg.poll)
 	p("")
 	p("| case | rounds/run | p50 ms | p99 ms | p50 per run | deliver round trip p50 ms |")
 	p("|---|---:|---:|---:|---|---:|")
