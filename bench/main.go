@@ -34,25 +34,27 @@ import (
 )
 
 type config struct {
-	addr      string
-	server    string
-	extra     string
-	tree      string
-	n         int
-	embeddedN int
-	payload   int
-	workers   int
-	runs      int
-	rounds    int
-	calls     int
-	poll      time.Duration
-	after     time.Duration
-	drain     bool
-	resume    bool
-	cost      bool
-	embedded  bool
-	ffgoModes []string
-	ownServer bool
+	addr       string
+	server     string
+	extra      string
+	tree       string
+	n          int
+	embeddedN  int
+	payload    int
+	workers    int
+	runs       int
+	rounds     int
+	calls      int
+	poll       time.Duration
+	after      time.Duration
+	idleRounds int
+	idleAfter  time.Duration
+	drain      bool
+	resume     bool
+	cost       bool
+	embedded   bool
+	ffgoModes  []string
+	ownServer  bool
 }
 
 var start = time.Now()
