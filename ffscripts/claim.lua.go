@@ -39,6 +39,8 @@ type IssueClaimGrantReply struct {
 }
 
 // IssueClaimGrantCmd builds the FCALL ff_issue_claim_grant command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).IssueClaimGrant returns a *fcall.BuildError instead.
 func IssueClaimGrantCmd(c valkey.CommandClient, k IssueClaimGrantKeys, a IssueClaimGrantArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnIssueClaimGrant).Numkeys(3).
 		Key(k.ExecCore, k.ClaimGrant, k.LaneEligible).
@@ -136,6 +138,8 @@ type ClaimExecutionReply struct {
 }
 
 // ClaimExecutionCmd builds the FCALL ff_claim_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).ClaimExecution returns a *fcall.BuildError instead.
 func ClaimExecutionCmd(c valkey.CommandClient, k ClaimExecutionKeys, a ClaimExecutionArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnClaimExecution).Numkeys(14).
 		Key(k.ExecCore, k.ClaimGrant, k.LaneEligible, k.LeaseExpiry, k.WorkerLeases, k.AttemptHash, k.AttemptUsage, k.AttemptPolicy, k.AttemptsZset, k.LeaseCurrent, k.LeaseHistory, k.LaneActive, k.AttemptTimeout, k.ExecutionDeadline).
@@ -248,6 +252,8 @@ type ClaimResumedExecutionReply struct {
 }
 
 // ClaimResumedExecutionCmd builds the FCALL ff_claim_resumed_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).ClaimResumedExecution returns a *fcall.BuildError instead.
 func ClaimResumedExecutionCmd(c valkey.CommandClient, k ClaimResumedExecutionKeys, a ClaimResumedExecutionArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnClaimResumedExecution).Numkeys(11).
 		Key(k.ExecCore, k.ClaimGrant, k.LaneEligible, k.LeaseExpiry, k.WorkerLeases, k.AttemptHash, k.LeaseCurrent, k.LeaseHistory, k.LaneActive, k.AttemptTimeout, k.ExecutionDeadline).
@@ -344,6 +350,8 @@ type IssueReclaimGrantReply struct {
 }
 
 // IssueReclaimGrantCmd builds the FCALL ff_issue_reclaim_grant command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).IssueReclaimGrant returns a *fcall.BuildError instead.
 func IssueReclaimGrantCmd(c valkey.CommandClient, k IssueReclaimGrantKeys, a IssueReclaimGrantArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnIssueReclaimGrant).Numkeys(3).
 		Key(k.ExecCore, k.ClaimGrant, k.LeaseExpiry).
@@ -439,6 +447,8 @@ type ReclaimExecutionReply struct {
 }
 
 // ReclaimExecutionCmd builds the FCALL ff_reclaim_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).ReclaimExecution returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func ReclaimExecutionCmd(c valkey.CommandClient, k ReclaimExecutionKeys, a ReclaimExecutionArgs) valkey.Completed {
 	args := make([]string, 0, 9)
@@ -562,6 +572,8 @@ type ClaimNextReply struct {
 }
 
 // ClaimNextCmd builds the FCALL ff_claim_next command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).ClaimNext returns a *fcall.BuildError instead.
 func ClaimNextCmd(c valkey.CommandClient, k ClaimNextKeys, a ClaimNextArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnClaimNext).Numkeys(7).
 		Key(k.LaneEligible, k.LaneBlockedRoute, k.LeaseExpiry, k.WorkerLeases, k.LaneActive, k.AttemptTimeout, k.ExecutionDeadline).

@@ -49,6 +49,8 @@ type CreateExecutionReply struct {
 }
 
 // CreateExecutionCmd builds the FCALL ff_create_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).CreateExecution returns a *fcall.BuildError instead.
 func CreateExecutionCmd(c valkey.CommandClient, k CreateExecutionKeys, a CreateExecutionArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnCreateExecution).Numkeys(8).
 		Key(k.ExecCore, k.Payload, k.Policy, k.Tags, k.SchedulingZset, k.IdempotencyKey, k.ExecutionDeadline, k.AllExecutions).
@@ -133,6 +135,8 @@ type SetExecutionTagsReply struct {
 }
 
 // SetExecutionTagsCmd builds the FCALL ff_set_execution_tags command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).SetExecutionTags returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func SetExecutionTagsCmd(c valkey.CommandClient, k SetExecutionTagsKeys, a SetExecutionTagsArgs) valkey.Completed {
 	args := make([]string, 0, 2*len(a.Tags))
@@ -206,6 +210,8 @@ type PromoteDelayedReply struct {
 }
 
 // PromoteDelayedCmd builds the FCALL ff_promote_delayed command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).PromoteDelayed returns a *fcall.BuildError instead.
 func PromoteDelayedCmd(c valkey.CommandClient, k PromoteDelayedKeys, a PromoteDelayedArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnPromoteDelayed).Numkeys(3).
 		Key(k.ExecCore, k.LaneDelayed, k.LaneEligible).
@@ -276,6 +282,8 @@ type BlockExecutionForAdmissionReply struct {
 }
 
 // BlockExecutionForAdmissionCmd builds the FCALL ff_block_execution_for_admission command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).BlockExecutionForAdmission returns a *fcall.BuildError instead.
 func BlockExecutionForAdmissionCmd(c valkey.CommandClient, k BlockExecutionForAdmissionKeys, a BlockExecutionForAdmissionArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnBlockExecutionForAdmission).Numkeys(3).
 		Key(k.ExecCore, k.LaneEligible, k.BlockedZset).
@@ -346,6 +354,8 @@ type UnblockExecutionReply struct {
 }
 
 // UnblockExecutionCmd builds the FCALL ff_unblock_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).UnblockExecution returns a *fcall.BuildError instead.
 func UnblockExecutionCmd(c valkey.CommandClient, k UnblockExecutionKeys, a UnblockExecutionArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnUnblockExecution).Numkeys(3).
 		Key(k.ExecCore, k.BlockedZset, k.LaneEligible).
@@ -436,6 +446,8 @@ type CancelExecutionReply struct {
 }
 
 // CancelExecutionCmd builds the FCALL ff_cancel_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).CancelExecution returns a *fcall.BuildError instead.
 func CancelExecutionCmd(c valkey.CommandClient, k CancelExecutionKeys, a CancelExecutionArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnCancelExecution).Numkeys(21).
 		Key(k.ExecCore, k.AttemptHash, k.StreamMeta, k.LeaseCurrent, k.LeaseHistory, k.LeaseExpiry, k.WorkerLeases, k.SuspensionCurrent, k.WaitpointHash, k.WaitpointCondition, k.SuspensionTimeout, k.LaneTerminal, k.AttemptTimeout, k.ExecutionDeadline, k.LaneEligible, k.LaneDelayed, k.BlockedDependencies, k.BlockedBudget, k.BlockedQuota, k.BlockedRoute, k.BlockedOperator).
@@ -522,6 +534,8 @@ type ExpireExecutionReply struct {
 }
 
 // ExpireExecutionCmd builds the FCALL ff_expire_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).ExpireExecution returns a *fcall.BuildError instead.
 func ExpireExecutionCmd(c valkey.CommandClient, k ExpireExecutionKeys, a ExpireExecutionArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnExpireExecution).Numkeys(14).
 		Key(k.ExecCore, k.AttemptHash, k.StreamMeta, k.LeaseCurrent, k.LeaseHistory, k.LeaseExpiry, k.WorkerLeases, k.LaneActive, k.LaneTerminal, k.AttemptTimeout, k.ExecutionDeadline, k.LaneSuspended, k.SuspensionTimeout, k.SuspensionCurrent).

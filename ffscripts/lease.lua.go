@@ -38,6 +38,8 @@ type RenewLeaseReply struct {
 }
 
 // RenewLeaseCmd builds the FCALL ff_renew_lease command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).RenewLease returns a *fcall.BuildError instead.
 func RenewLeaseCmd(c valkey.CommandClient, k RenewLeaseKeys, a RenewLeaseArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnRenewLease).Numkeys(4).
 		Key(k.ExecCore, k.LeaseCurrent, k.LeaseHistory, k.LeaseExpiry).
@@ -184,6 +186,8 @@ type CompleteExecutionReply struct {
 }
 
 // CompleteExecutionCmd builds the FCALL ff_complete_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).CompleteExecution returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func CompleteExecutionCmd(c valkey.CommandClient, k CompleteExecutionKeys, a CompleteExecutionArgs) valkey.Completed {
 	args := make([]string, 0, 6)
@@ -275,6 +279,8 @@ type FailExecutionReply struct {
 }
 
 // FailExecutionCmd builds the FCALL ff_fail_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).FailExecution returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func FailExecutionCmd(c valkey.CommandClient, k FailExecutionKeys, a FailExecutionArgs) valkey.Completed {
 	args := make([]string, 0, 8)
@@ -369,6 +375,8 @@ type DelayExecutionReply struct {
 }
 
 // DelayExecutionCmd builds the FCALL ff_delay_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).DelayExecution returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func DelayExecutionCmd(c valkey.CommandClient, k DelayExecutionKeys, a DelayExecutionArgs) valkey.Completed {
 	args := make([]string, 0, 6)
@@ -446,6 +454,8 @@ type MarkLeaseExpiredIfDueReply struct {
 }
 
 // MarkLeaseExpiredIfDueCmd builds the FCALL ff_mark_lease_expired_if_due command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).MarkLeaseExpiredIfDue returns a *fcall.BuildError instead.
 func MarkLeaseExpiredIfDueCmd(c valkey.CommandClient, k MarkLeaseExpiredIfDueKeys, a MarkLeaseExpiredIfDueArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnMarkLeaseExpiredIfDue).Numkeys(4).
 		Key(k.ExecCore, k.LeaseCurrent, k.LeaseExpiry, k.LeaseHistory).
@@ -523,6 +533,8 @@ type RevokeLeaseReply struct {
 }
 
 // RevokeLeaseCmd builds the FCALL ff_revoke_lease command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).RevokeLease returns a *fcall.BuildError instead.
 func RevokeLeaseCmd(c valkey.CommandClient, k RevokeLeaseKeys, a RevokeLeaseArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnRevokeLease).Numkeys(5).
 		Key(k.ExecCore, k.LeaseCurrent, k.LeaseHistory, k.LeaseExpiry, k.WorkerLeases).

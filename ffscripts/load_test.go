@@ -2,11 +2,13 @@ package ffscripts_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowfabric/ffgo/ffscripts"
+	"github.com/flowfabric/ffgo/ffscripts/fcall"
 	"github.com/flowfabric/ffgo/internal/valkeytest"
 	"github.com/flowfabric/ffgo/keyspace"
 	"github.com/valkey-io/valkey-go"
@@ -90,4 +92,19 @@ func createArgs(eid keyspace.ExecutionID) (ffscripts.CreateExecutionKeys, ffscri
 		PartitionID:   strings.TrimSuffix(strings.TrimPrefix(p.Tag(), "{fp:"), "}"),
 	}
 	return k, a
+}
+
+// TestCrossSlotKeysAreAnError checks that keys from two partitions, which valkey-go's
+// cluster builder refuses with a panic, come back from the generated call as an error.
+func TestCrossSlotKeysAreAnError(t *testing.T) {
+	ctx := context.Background()
+	db := valkeytest.Cluster(t)
+	k, a := createArgs(keyspace.NewExecutionID(keyspace.Partition(1)))
+	other, _ := createArgs(keyspace.NewExecutionID(keyspace.Partition(2)))
+	k.Payload = other.Payload
+	_, err := ffscripts.New(db).CreateExecution(ctx, k, a)
+	var be *fcall.BuildError
+	if !errors.As(err, &be) || be.Function != ffscripts.FnCreateExecution {
+		t.Fatalf("CreateExecution with keys in two slots = %v; want a *fcall.BuildError", err)
+	}
 }

@@ -61,6 +61,8 @@ type DeliverSignalReply struct {
 }
 
 // DeliverSignalCmd builds the FCALL ff_deliver_signal command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).DeliverSignal returns a *fcall.BuildError instead.
 func DeliverSignalCmd(c valkey.CommandClient, k DeliverSignalKeys, a DeliverSignalArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnDeliverSignal).Numkeys(15).
 		Key(k.ExecCore, k.WaitpointCondition, k.WaitpointSignals, k.ExecSignals, k.SignalHash, k.SignalPayload, k.Idempotency, k.WaitpointHash, k.SuspensionCurrent, k.LaneEligible, k.LaneSuspended, k.LaneDelayed, k.SuspensionTimeout, k.HMACSecrets, k.SignalDeliveryFeed).
@@ -173,6 +175,8 @@ type BufferSignalForPendingWaitpointReply struct {
 }
 
 // BufferSignalForPendingWaitpointCmd builds the FCALL ff_buffer_signal_for_pending_waitpoint command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).BufferSignalForPendingWaitpoint returns a *fcall.BuildError instead.
 func BufferSignalForPendingWaitpointCmd(c valkey.CommandClient, k BufferSignalForPendingWaitpointKeys, a BufferSignalForPendingWaitpointArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnBufferSignalForPendingWaitpoint).Numkeys(9).
 		Key(k.ExecCore, k.WaitpointCondition, k.WaitpointSignals, k.ExecSignals, k.SignalHash, k.SignalPayload, k.Idempotency, k.WaitpointHash, k.HMACSecrets).

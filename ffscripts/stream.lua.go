@@ -52,6 +52,8 @@ type AppendFrameReply struct {
 }
 
 // AppendFrameCmd builds the FCALL ff_append_frame command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).AppendFrame returns a *fcall.BuildError instead.
 func AppendFrameCmd(c valkey.CommandClient, k AppendFrameKeys, a AppendFrameArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnAppendFrame).Numkeys(4).
 		Key(k.ExecCore, k.Stream, k.StreamMeta, k.StreamSummary).

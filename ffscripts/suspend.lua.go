@@ -85,6 +85,8 @@ type SuspendExecutionReply struct {
 }
 
 // SuspendExecutionCmd builds the FCALL ff_suspend_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).SuspendExecution returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func SuspendExecutionCmd(c valkey.CommandClient, k SuspendExecutionKeys, a SuspendExecutionArgs) valkey.Completed {
 	keys := make([]string, 0, 18+3*len(k.Extras))
@@ -224,6 +226,8 @@ type ResumeExecutionReply struct {
 }
 
 // ResumeExecutionCmd builds the FCALL ff_resume_execution command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).ResumeExecution returns a *fcall.BuildError instead.
 func ResumeExecutionCmd(c valkey.CommandClient, k ResumeExecutionKeys, a ResumeExecutionArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnResumeExecution).Numkeys(8).
 		Key(k.ExecCore, k.SuspensionCurrent, k.WaitpointHash, k.WaitpointSignals, k.SuspensionTimeout, k.LaneEligible, k.LaneDelayed, k.LaneSuspended).
@@ -305,6 +309,8 @@ type ExpireSuspensionReply struct {
 }
 
 // ExpireSuspensionCmd builds the FCALL ff_expire_suspension command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).ExpireSuspension returns a *fcall.BuildError instead.
 func ExpireSuspensionCmd(c valkey.CommandClient, k ExpireSuspensionKeys, a ExpireSuspensionArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnExpireSuspension).Numkeys(12).
 		Key(k.ExecCore, k.SuspensionCurrent, k.WaitpointHash, k.WaitpointCondition, k.AttemptHash, k.StreamMeta, k.SuspensionTimeout, k.LaneSuspended, k.LaneTerminal, k.LaneEligible, k.LaneDelayed, k.LeaseHistory).

@@ -38,6 +38,8 @@ type CreatePendingWaitpointReply struct {
 }
 
 // CreatePendingWaitpointCmd builds the FCALL ff_create_pending_waitpoint command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).CreatePendingWaitpoint returns a *fcall.BuildError instead.
 func CreatePendingWaitpointCmd(c valkey.CommandClient, k CreatePendingWaitpointKeys, a CreatePendingWaitpointArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnCreatePendingWaitpoint).Numkeys(4).
 		Key(k.ExecCore, k.WaitpointHash, k.PendingWaitpointExpiry, k.HMACSecrets).
@@ -119,6 +121,8 @@ type CloseWaitpointReply struct {
 }
 
 // CloseWaitpointCmd builds the FCALL ff_close_waitpoint command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).CloseWaitpoint returns a *fcall.BuildError instead.
 func CloseWaitpointCmd(c valkey.CommandClient, k CloseWaitpointKeys, a CloseWaitpointArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnCloseWaitpoint).Numkeys(3).
 		Key(k.ExecCore, k.WaitpointHash, k.PendingWaitpointExpiry).

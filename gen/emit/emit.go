@@ -213,6 +213,10 @@ func encode(p model.Param, x *jen.Statement, pointer bool) *jen.Statement {
 func (e *emitter) cmdFunc(f *jen.File, fn *model.Function) {
 	name := fn.GoName + "Cmd"
 	f.Comment(fmt.Sprintf("%s builds the %s command; pass it to DoMulti to pipeline.", name, fcallWord(fn)))
+	if fn.Keys.Len() > 1 || fn.Keys.Repeat != nil {
+		f.Comment("With a cluster client, keys in different slots make valkey-go's builder panic;")
+		f.Comment(fmt.Sprintf("(*Client).%s returns a *fcall.BuildError instead.", fn.GoName))
+	}
 	if !fn.Keys.IsFixed() || !fn.Args.IsFixed() {
 		f.Comment("Its key and argument counts follow the lengths of the repeated and optional fields.")
 	}

@@ -32,6 +32,8 @@ type RenewLeaseArgs struct {
 }
 
 // RenewLeaseCmd builds the FCALL ff_renew_lease command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).RenewLease returns a *fcall.BuildError instead.
 func RenewLeaseCmd(c valkey.CommandClient, k RenewLeaseKeys, a RenewLeaseArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnRenewLease).Numkeys(4).
 		Key(k.ExecCore, k.LeaseCurrent, k.LeaseHistory, k.LeaseExpiryZset).
@@ -130,6 +132,8 @@ type CancelArgs struct {
 }
 
 // CancelCmd builds the FCALL ff_cancel command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).Cancel returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func CancelCmd(c valkey.CommandClient, k CancelKeys, a CancelArgs) valkey.Completed {
 	args := make([]string, 0, 9)
@@ -180,6 +184,8 @@ type StageEdgesArgs struct {
 }
 
 // StageEdgesCmd builds the FCALL ff_stage_edges command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).StageEdges returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func StageEdgesCmd(c valkey.CommandClient, k StageEdgesKeys, a StageEdgesArgs) valkey.Completed {
 	keys := make([]string, 0, 4+len(k.Rest))
@@ -243,6 +249,8 @@ type SuspendArgsExtra struct {
 }
 
 // SuspendCmd builds the FCALL ff_suspend command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).Suspend returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func SuspendCmd(c valkey.CommandClient, k SuspendKeys, a SuspendArgs) valkey.Completed {
 	keys := make([]string, 0, 3+3*len(k.Extras))
@@ -339,6 +347,8 @@ type DeliverArgs struct {
 }
 
 // DeliverCmd builds the FCALL ff_deliver command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).Deliver returns a *fcall.BuildError instead.
 func DeliverCmd(c valkey.CommandClient, k DeliverKeys, a DeliverArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnDeliver).Numkeys(2).
 		Key(k.ExecCore, k.Signals).
@@ -380,6 +390,8 @@ type DeliverWithTokenArgs struct {
 }
 
 // DeliverWithTokenCmd builds the FCALL ff_deliver_with_token command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).DeliverWithToken returns a *fcall.BuildError instead.
 func DeliverWithTokenCmd(c valkey.CommandClient, k DeliverWithTokenKeys, a DeliverWithTokenArgs) valkey.Completed {
 	return c.B().Fcall().Function(FnDeliverWithToken).Numkeys(2).
 		Key(k.ExecCore, k.Signals).

@@ -39,6 +39,8 @@ type PutJobReply struct {
 }
 
 // PutJobCmd builds the FCALL ff_put_job command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).PutJob returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func PutJobCmd(c valkey.CommandClient, k PutJobKeys, a PutJobArgs) valkey.Completed {
 	args := make([]string, 0, 9)
@@ -129,6 +131,8 @@ type TagJobsReply struct {
 }
 
 // TagJobsCmd builds the FCALL ff_tag_jobs command; pass it to DoMulti to pipeline.
+// With a cluster client, keys in different slots make valkey-go's builder panic;
+// (*Client).TagJobs returns a *fcall.BuildError instead.
 // Its key and argument counts follow the lengths of the repeated and optional fields.
 func TagJobsCmd(c valkey.CommandClient, k TagJobsKeys, a TagJobsArgs) valkey.Completed {
 	keys := make([]string, 0, 1+len(k.Jobs))
