@@ -131,7 +131,11 @@ func (w *Worker) shutdown(wg *sync.WaitGroup) error {
 // handle runs h and reports the outcome the handler did not report itself.
 // Whatever happens, the task ends and its permit goes back.
 func (w *Worker) handle(t *Task, h Handler) {
-	log := w.cfg.Logger.With("execution_id", t.ID, "kind", t.Kind, "attempt", t.AttemptIndex)
+	// The task's attributes are added only to what is logged: a logger per
+	// task would cost every task an allocation.
+	logError := func(msg string, args ...any) {
+		w.cfg.Logger.Error(msg, append([]any{"execution_id", t.ID, "kind", t.Kind, "attempt", t.AttemptIndex}, args...)...)
+	}
 	var herr error
 	panicked := false
 	func() {
@@ -139,7 +143,7 @@ func (w *Worker) handle(t *Task, h Handler) {
 			if r := recover(); r != nil {
 				panicked = true
 				herr = fmt.Errorf("panic: %v", r)
-				log.Error("handler panicked", "panic", r, "stack", string(debug.Stack()))
+				logError("handler panicked", "panic", r, "stack", string(debug.Stack()))
 			}
 		}()
 		herr = h(t.Context(), t)
@@ -162,9 +166,9 @@ func (w *Worker) handle(t *Task, h Handler) {
 	if err == nil || t.Done() {
 		return
 	}
-	log.Error("reporting the outcome failed; handing the execution back", "err", err)
+	logError("reporting the outcome failed; handing the execution back", "err", err)
 	if rerr := t.Release(ctx); rerr != nil && !t.Done() {
-		log.Error("handing back failed; the lease will expire", "err", rerr)
+		logError("handing back failed; the lease will expire", "err", rerr)
 		t.end(errAbandoned)
 	}
 }
