@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowfabric/ffgo/ffscripts"
+	"github.com/valkey-io/valkey-go"
+
 	"github.com/flowfabric/ffgo/internal/valkeytest"
 	"github.com/flowfabric/ffgo/signal"
 )
@@ -19,12 +20,12 @@ func BenchmarkClaimComplete(b *testing.B) {
 		b.Run(path, func(b *testing.B) {
 			db := valkeytest.Standalone(b)
 			f := newFixture(b, db)
-			var fns ffscripts.Functions = ffscripts.New(db)
+			var wdb valkey.Client = db
 			if path == "grant_claim" {
-				fns = noClaimNextFake{Functions: fns, db: db}
+				wdb = withoutClaimNext(db)
 			}
 			ctx := context.Background()
-			w, err := connect(ctx, db, fns, f.options(nil))
+			w, err := Connect(ctx, wdb, f.options(nil))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -22,14 +23,18 @@ const promoteBatch = 8
 // ClaimNext claims one execution from the worker's lanes (round-robin, one lane
 // per call) and returns it as a running Task holding one concurrency permit.
 //
-// It reads the head of the lane's eligible set in a window of partitions (the
-// window rolls on every call; the lane's own partition, where solo executions
-// live, is always included) in one pipelined round trip, which also promotes
-// delayed executions that are due. It then claims in the first partition with
-// work: with one ff_claim_next call when the server has it, else with the
-// contract's grant and claim pipelined together. An execution that needs
-// capabilities this worker lacks is moved to the lane's blocked:route set, so
-// it is not examined again until a capable worker appears.
+// While the partition where the lane last found work keeps having it,
+// ClaimNext claims there with one ff_claim_next call: one round trip. Otherwise
+// it first reads the head of the lane's eligible set in a window of partitions
+// (the window rolls on every read; the lane's own partition, where solo
+// executions live, is always included) in one pipelined round trip, then
+// claims in the first partition with work: with one ff_claim_next call when the
+// server has it, else with the contract's grant and claim pipelined together.
+// After 16 claims in a row in one partition the window is read again, in the
+// same pipeline as the claim, and the lane moves on to the next partition with
+// work, so one busy partition does not starve the others. An execution that
+// needs capabilities this worker lacks is moved to the lane's blocked:route
+// set, so it is not examined again until a capable worker appears.
 //
 // ClaimNext returns ErrAtCapacity when all permits are held and ErrNoTask when
 // nothing was claimable in the partitions it looked at.
@@ -54,6 +59,21 @@ type candidate struct {
 	head keyspace.ExecutionID
 }
 
+// stickyPolls bounds how many polls in a row claim straight in the partition
+// that last had work without looking at the window. The next poll sends the
+// window's peek in the same pipeline as its claims and moves on to the next
+// partition with work, so a busy partition cannot starve the others.
+const stickyPolls = 16
+
+// laneState is where a lane's claims go: the partition that last had work,
+// while it keeps having it.
+type laneState struct {
+	mu     sync.Mutex
+	part   keyspace.Partition
+	sticky bool
+	polls  int // polls that claimed in part since the window was last peeked
+}
+
 func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
 	tasks, err := w.claimUpTo(ctx, 1)
 	if err != nil {
@@ -63,22 +83,129 @@ func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
 }
 
 // claimUpTo claims at most k executions (the caller holds k permits) from one
-// lane: one pipelined peek, then the claims. One claim tries the candidate
-// partitions in turn; several are sent at once, spread over the candidates,
-// and valkey-go pipelines concurrent calls, so a batch still costs one more
-// round trip. It returns ErrNoTask when nothing was claimed.
+// lane. While a partition keeps having work, the claims go straight to it, k
+// ff_claim_next calls in one pipeline: one round trip. The window is peeked
+// (one pipelined read) when no partition is known to have work, after
+// stickyPolls polls in the same partition, and when the delayed and blocked
+// sets are due a look (promoteDue, unblockDue); alongside claims it rides in
+// the same pipeline. Claims after a peek are one more pipeline, spread over
+// the partitions with work. It returns ErrNoTask when nothing was claimed.
 func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 	lanes := w.cfg.Lanes
 	lane := lanes[int(w.lane.Add(1)-1)%len(lanes)]
-	cands, err := w.peek(ctx, lane, w.window(lane))
-	if err != nil {
+	if w.noClaimNext.Load() {
+		return w.claimContract(ctx, lane, k)
+	}
+	st := w.lanes[lane]
+	st.mu.Lock()
+	part, sticky := st.part, st.sticky
+	fair := sticky && st.polls >= stickyPolls
+	if sticky && !fair {
+		st.polls++
+	}
+	st.mu.Unlock()
+
+	now := time.Now().UnixMilli()
+	pk := w.peekPlan(lane, now, !sticky || fair)
+	var cmds valkey.Commands
+	var leases []string
+	if sticky {
+		cmds, leases = w.claimCmds(lane, part, k)
+	}
+	claims := len(cmds)
+	cmds = append(cmds, pk.cmds...)
+	if len(cmds) == 0 {
+		return nil, ErrNoTask
+	}
+	res := w.db.DoMulti(ctx, cmds...)
+	tasks, drained, err := w.claimTasks(lane, part, leases, res[:claims])
+	if err != nil && len(tasks) == 0 && !w.skippable(lane, candidate{part: part}, err) {
 		return nil, err
+	}
+	var cands []candidate
+	if len(pk.cmds) > 0 {
+		if cands, err = w.readPeek(ctx, lane, pk, res[claims:], now); err != nil {
+			if len(tasks) > 0 {
+				w.cfg.Logger.Error("reading the partition window failed", "lane", lane, "err", err)
+				return tasks, nil
+			}
+			return nil, err
+		}
+	}
+	if len(tasks) > 0 {
+		w.keepSticky(st, part, drained, fair, cands)
+		return tasks, nil
+	}
+	st.mu.Lock()
+	st.sticky = false
+	st.mu.Unlock()
+	if !pk.heads {
+		// The partition ran dry between two peeks: look at the window now.
+		now = time.Now().UnixMilli()
+		pk = w.peekPlan(lane, now, true)
+		if cands, err = w.readPeek(ctx, lane, pk, w.db.DoMulti(ctx, pk.cmds...), now); err != nil {
+			return nil, err
+		}
+	}
+	if sticky {
+		cands = rotate(cands, part)
+	}
+	return w.claimIn(ctx, lane, st, cands, k)
+}
+
+// keepSticky updates st after claims in part succeeded: a partition that
+// refused a claim has run dry, and a peek made for fairness hands the lane on
+// to the next partition with work.
+func (w *Worker) keepSticky(st *laneState, part keyspace.Partition, drained, fair bool, cands []candidate) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.part != part {
+		return // another poll moved on meanwhile
+	}
+	if drained {
+		st.sticky = false
+		return
+	}
+	if fair {
+		if next := rotate(cands, part); len(next) > 0 {
+			st.part = next[0].part
+		}
+		st.polls = 0
+	}
+}
+
+// rotate returns cands reordered to start with the first partition after
+// part, in partition order, so the lanes' partitions take turns.
+func rotate(cands []candidate, part keyspace.Partition) []candidate {
+	if len(cands) == 0 {
+		return cands
+	}
+	out := slices.Clone(cands)
+	slices.SortFunc(out, func(a, b candidate) int { return int(a.part) - int(b.part) })
+	i := slices.IndexFunc(out, func(c candidate) bool { return c.part > part })
+	if i < 0 {
+		i = 0
+	}
+	return append(out[i:], out[:i]...)
+}
+
+// claimIn claims up to k executions in the candidate partitions after a peek
+// and makes the partition of the first claim the lane's sticky one. One claim
+// tries the candidates in turn; several are spread over the candidates and
+// sent as one pipeline.
+func (w *Worker) claimIn(ctx context.Context, lane string, st *laneState, cands []candidate, k int) ([]*Task, error) {
+	if w.noClaimNext.Load() {
+		return w.claimContractIn(ctx, lane, cands, k)
 	}
 	if k == 1 {
 		for _, c := range cands {
-			t, err := w.claimIn(ctx, lane, c)
+			t, err := w.claimOne(ctx, lane, c)
 			if err == nil {
+				w.stick(st, c.part)
 				return []*Task{t}, nil
+			}
+			if fcall.IsFunctionNotFound(err) {
+				return w.claimContractIn(ctx, lane, cands, k)
 			}
 			if !w.skippable(lane, c, err) {
 				return nil, err
@@ -86,26 +213,32 @@ func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 		}
 		return nil, ErrNoTask
 	}
-	slots := w.slots(cands, k)
-	tasks := make([]*Task, len(slots))
-	errs := make([]error, len(slots))
-	var wg sync.WaitGroup
-	for i, c := range slots {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tasks[i], errs[i] = w.claimIn(ctx, lane, c)
-		}()
+	if len(cands) == 0 {
+		return nil, ErrNoTask
 	}
-	wg.Wait()
+	var cmds valkey.Commands
+	var leases []string
+	var parts []keyspace.Partition
+	for i := range k {
+		p := cands[i%len(cands)].part
+		c, l := w.claimCmds(lane, p, 1)
+		cmds, leases, parts = append(cmds, c...), append(leases, l...), append(parts, p)
+	}
+	res := w.db.DoMulti(ctx, cmds...)
 	var got []*Task
 	var hard error
-	for i, t := range tasks {
+	for i, r := range res {
+		t, err := w.claimTask(lane, parts[i], leases[i], r)
 		switch {
-		case errs[i] == nil:
+		case err == nil:
+			if len(got) == 0 {
+				w.stick(st, parts[i])
+			}
 			got = append(got, t)
-		case !w.skippable(lane, slots[i], errs[i]) && hard == nil:
-			hard = errs[i]
+		case fcall.IsFunctionNotFound(err):
+			return w.claimContractIn(ctx, lane, cands, k)
+		case !w.skippable(lane, candidate{part: parts[i]}, err) && hard == nil:
+			hard = err
 		}
 	}
 	if len(got) > 0 {
@@ -120,17 +253,53 @@ func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 	return nil, ErrNoTask
 }
 
-// slots spreads k claims over the candidate partitions. The contract path
-// claims a partition's head by id, so it gets one claim per partition.
-func (w *Worker) slots(cands []candidate, k int) []candidate {
-	if w.noClaimNext.Load() {
-		return cands[:min(k, len(cands))]
+// stick makes p the partition the lane's next polls claim in.
+func (w *Worker) stick(st *laneState, p keyspace.Partition) {
+	st.mu.Lock()
+	st.part, st.sticky, st.polls = p, true, 0
+	st.mu.Unlock()
+}
+
+// claimContract is a poll without ff_claim_next: a peek, then grant + claim
+// of the heads it found.
+func (w *Worker) claimContract(ctx context.Context, lane string, k int) ([]*Task, error) {
+	now := time.Now().UnixMilli()
+	pk := w.peekPlan(lane, now, true)
+	cands, err := w.readPeek(ctx, lane, pk, w.db.DoMulti(ctx, pk.cmds...), now)
+	if err != nil {
+		return nil, err
 	}
-	var out []candidate
-	for i := 0; i < k && len(cands) > 0; i++ {
-		out = append(out, cands[i%len(cands)])
+	return w.claimContractIn(ctx, lane, cands, k)
+}
+
+// claimContractIn claims the heads of up to k candidate partitions with the
+// contract's grant + claim, one partition after the other.
+func (w *Worker) claimContractIn(ctx context.Context, lane string, cands []candidate, k int) ([]*Task, error) {
+	var got []*Task
+	for _, c := range cands {
+		if len(got) == k {
+			break
+		}
+		if c.head.IsZero() {
+			continue // promoted this poll; the contract path needs the head id
+		}
+		t, err := w.claimWithGrant(ctx, lane, c.part, c.head)
+		if err == nil {
+			got = append(got, t)
+			continue
+		}
+		if !w.skippable(lane, c, err) {
+			if len(got) > 0 {
+				w.cfg.Logger.Error("claim failed", "lane", lane, "err", err)
+				return got, nil
+			}
+			return nil, err
+		}
 	}
-	return out
+	if len(got) == 0 {
+		return nil, ErrNoTask
+	}
+	return got, nil
 }
 
 // skippable reports whether a claim error only means "nothing for us here".
@@ -161,48 +330,95 @@ func (w *Worker) window(lane string) []keyspace.Partition {
 	return parts
 }
 
-// peek reads, in every partition of the window and in one pipelined round
-// trip, the head of the lane's eligible set, the due members of its delayed set
-// and (for a worker with capabilities) the head of its blocked:route set. It
-// promotes the due executions and un-blocks those this worker can run, which
-// costs a round trip only when there are any. It returns the partitions with
-// work, in window order.
-func (w *Worker) peek(ctx context.Context, lane string, parts []keyspace.Partition) ([]candidate, error) {
-	now := time.Now().UnixMilli()
-	perPart := 2
-	routed := w.cfg.capsCSV != ""
-	if routed {
-		perPart = 3
-	}
-	cmds := make(valkey.Commands, 0, perPart*len(parts))
-	for _, p := range parts {
-		cmds = append(cmds,
-			w.db.B().Zrange().Key(p.LaneEligible(lane)).Min("0").Max("0").Build(),
-			w.db.B().Zrange().Key(p.LaneDelayed(lane)).Min("-inf").Max(strconv.FormatInt(now, 10)).
-				Byscore().Limit(0, promoteBatch).Build())
-		if routed {
-			cmds = append(cmds, w.db.B().Zrange().Key(p.LaneBlockedRoute(lane)).Min("0").Max(strconv.Itoa(promoteBatch-1)).Build())
+// promoteDue reports whether this poll looks for due delayed executions: at
+// most once per PollInterval, and at once when an execution this worker
+// delayed is due (promoteAt).
+func (w *Worker) promoteDue(now int64) bool {
+	next := w.nextPromote.Load()
+	return now >= next && w.nextPromote.CompareAndSwap(next, now+w.cfg.PollInterval.Milliseconds())
+}
+
+// promoteAt makes the first poll at or after at look for due delayed
+// executions: the worker delayed one until then.
+func (w *Worker) promoteAt(at time.Time) {
+	ms := at.UnixMilli()
+	for {
+		next := w.nextPromote.Load()
+		if next <= ms || w.nextPromote.CompareAndSwap(next, ms) {
+			return
 		}
 	}
-	res := w.db.DoMulti(ctx, cmds...)
+}
+
+// unblockDue reports whether this poll may look at the blocked:route sets: a
+// worker with capabilities, at most once per MaxPollInterval.
+func (w *Worker) unblockDue(now int64) bool {
+	if w.cfg.capsCSV == "" {
+		return false
+	}
+	last := w.lastUnblock.Load()
+	return now-last >= w.cfg.MaxPollInterval.Milliseconds() && w.lastUnblock.CompareAndSwap(last, now)
+}
+
+// peek is one poll's read of the window: per partition the head of the lane's
+// eligible set (when heads), its due delayed members (when delayed) and the
+// head of its blocked:route set (when blocked).
+type peek struct {
+	parts                   []keyspace.Partition
+	heads, delayed, blocked bool
+	cmds                    valkey.Commands
+}
+
+// peekPlan builds the window read of a poll: the heads when wanted, the
+// delayed and blocked sets when they are due. It is empty when nothing is.
+func (w *Worker) peekPlan(lane string, now int64, heads bool) peek {
+	pk := peek{heads: heads, delayed: w.promoteDue(now), blocked: w.unblockDue(now)}
+	if !pk.heads && !pk.delayed && !pk.blocked {
+		return pk
+	}
+	pk.parts = w.window(lane)
+	for _, p := range pk.parts {
+		if pk.heads {
+			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LaneEligible(lane)).Min("0").Max("0").Build())
+		}
+		if pk.delayed {
+			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LaneDelayed(lane)).Min("-inf").Max(strconv.FormatInt(now, 10)).
+				Byscore().Limit(0, promoteBatch).Build())
+		}
+		if pk.blocked {
+			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LaneBlockedRoute(lane)).Min("0").Max(strconv.Itoa(promoteBatch-1)).Build())
+		}
+	}
+	return pk
+}
+
+// readPeek decodes the replies of pk. It promotes the due executions and
+// un-blocks those this worker can run, which costs a round trip only when
+// there are any, and returns the partitions with work, in window order.
+func (w *Worker) readPeek(ctx context.Context, lane string, pk peek, res []valkey.ValkeyResult, now int64) ([]candidate, error) {
 	var cands []candidate
 	var due, blocked []keyspace.ExecutionID
-	for i, p := range parts {
-		r := res[perPart*i : perPart*(i+1)]
-		heads, err := w.readIDs(r[0], p, p.LaneEligible(lane))
-		if err != nil {
-			return nil, err
+	i := 0
+	next := func() valkey.ValkeyResult { i++; return res[i-1] }
+	for _, p := range pk.parts {
+		if pk.heads {
+			heads, err := w.readIDs(next(), p, p.LaneEligible(lane))
+			if err != nil {
+				return nil, err
+			}
+			if len(heads) > 0 {
+				cands = append(cands, candidate{part: p, head: heads[0]})
+			}
 		}
-		if len(heads) > 0 {
-			cands = append(cands, candidate{part: p, head: heads[0]})
+		if pk.delayed {
+			ids, err := w.readIDs(next(), p, p.LaneDelayed(lane))
+			if err != nil {
+				return nil, err
+			}
+			due = append(due, ids...)
 		}
-		ids, err := w.readIDs(r[1], p, p.LaneDelayed(lane))
-		if err != nil {
-			return nil, err
-		}
-		due = append(due, ids...)
-		if routed {
-			ids, err := w.readIDs(r[2], p, p.LaneBlockedRoute(lane))
+		if pk.blocked {
+			ids, err := w.readIDs(next(), p, p.LaneBlockedRoute(lane))
 			if err != nil {
 				return nil, err
 			}
@@ -268,14 +484,11 @@ func (w *Worker) promote(ctx context.Context, lane string, due []keyspace.Execut
 // unblock returns to the eligible set the executions of blocked (parked in
 // blocked:route for want of a capable worker) whose required capabilities this
 // worker has: a capable worker appearing is what they wait for. It reads their
-// requirements in one round trip and un-blocks in another, at most once per
-// MaxPollInterval so executions nobody here can run do not cost every poll.
+// requirements in one round trip and un-blocks in another. Polls read the
+// blocked sets at most once per MaxPollInterval (unblockDue), so executions
+// nobody here can run do not cost every poll.
 func (w *Worker) unblock(ctx context.Context, lane string, blocked []keyspace.ExecutionID, now int64) []keyspace.ExecutionID {
 	if len(blocked) == 0 {
-		return nil
-	}
-	last := w.lastUnblock.Load()
-	if now-last < w.cfg.MaxPollInterval.Milliseconds() || !w.lastUnblock.CompareAndSwap(last, now) {
 		return nil
 	}
 	reads := make(valkey.Commands, len(blocked))
@@ -343,28 +556,16 @@ func (w *Worker) parseID(s string, p keyspace.Partition) (keyspace.ExecutionID, 
 	return id, w.parts.Check(id)
 }
 
-// claimIn claims in one partition, with the fast path when available.
-func (w *Worker) claimIn(ctx context.Context, lane string, c candidate) (*Task, error) {
-	if !w.noClaimNext.Load() {
-		t, err := w.claimNextFast(ctx, lane, c.part)
-		if !fcall.IsFunctionNotFound(err) {
-			return t, err
-		}
-		w.noClaimNext.Store(true)
-		w.cfg.Logger.Info("server has no ff_claim_next; claiming with grant + claim")
-	}
-	if c.head.IsZero() {
-		return nil, ErrNoTask // promoted this poll; the contract path needs the head id
-	}
-	return w.claimWithGrant(ctx, lane, c.part, c.head)
+// claimOne claims in one partition with a single ff_claim_next call.
+func (w *Worker) claimOne(ctx context.Context, lane string, c candidate) (*Task, error) {
+	cmds, leases := w.claimCmds(lane, c.part, 1)
+	return w.claimTask(lane, c.part, leases[0], w.db.DoMulti(ctx, cmds...)[0])
 }
 
-// claimNextFast claims with the ff_claim_next extension: one round trip that
-// also returns the payload, kind and tags.
-func (w *Worker) claimNextFast(ctx context.Context, lane string, p keyspace.Partition) (*Task, error) {
-	leaseID, attemptID := uuid.NewString(), uuid.NewString()
-	scan := int64(w.cfg.ScanLimit)
-	r, err := w.fns.ClaimNext(ctx, ffscripts.ClaimNextKeys{
+// claimCmds builds n ff_claim_next calls in partition p, with the lease ids
+// they ask for.
+func (w *Worker) claimCmds(lane string, p keyspace.Partition, n int) (valkey.Commands, []string) {
+	keys := ffscripts.ClaimNextKeys{
 		LaneEligible:      p.LaneEligible(lane),
 		LaneBlockedRoute:  p.LaneBlockedRoute(lane),
 		LeaseExpiry:       p.LeaseExpiry(),
@@ -372,20 +573,61 @@ func (w *Worker) claimNextFast(ctx context.Context, lane string, p keyspace.Part
 		LaneActive:        p.LaneActive(lane),
 		AttemptTimeout:    p.AttemptTimeout(),
 		ExecutionDeadline: p.ExecutionDeadline(),
-	}, ffscripts.ClaimNextArgs{
-		WorkerID:              w.cfg.WorkerID,
-		WorkerInstanceID:      w.cfg.InstanceID,
-		LaneID:                lane,
-		WorkerCapabilitiesCSV: w.cfg.capsCSV,
-		LeaseID:               leaseID,
-		AttemptID:             attemptID,
-		LeaseTTLMs:            w.cfg.LeaseTTL.Milliseconds(),
-		RenewBeforeMs:         w.cfg.RenewAfter.Milliseconds(),
-		ScanLimit:             &scan,
-	})
+	}
+	scan := int64(w.cfg.ScanLimit)
+	cmds := make(valkey.Commands, 0, n)
+	leases := make([]string, 0, n)
+	for range n {
+		leaseID := uuid.NewString()
+		// The keys share p's hash tag, so the builder cannot fail.
+		cmds = append(cmds, ffscripts.ClaimNextCmd(w.db, keys, ffscripts.ClaimNextArgs{
+			WorkerID:              w.cfg.WorkerID,
+			WorkerInstanceID:      w.cfg.InstanceID,
+			LaneID:                lane,
+			WorkerCapabilitiesCSV: w.cfg.capsCSV,
+			LeaseID:               leaseID,
+			AttemptID:             uuid.NewString(),
+			LeaseTTLMs:            w.cfg.LeaseTTL.Milliseconds(),
+			RenewBeforeMs:         w.cfg.RenewAfter.Milliseconds(),
+			ScanLimit:             &scan,
+		}))
+		leases = append(leases, leaseID)
+	}
+	return cmds, leases
+}
+
+// claimTasks turns the replies of claimCmds into tasks. drained reports that
+// a call found nothing left in the partition. The error is the first one
+// other than that.
+func (w *Worker) claimTasks(lane string, p keyspace.Partition, leases []string, res []valkey.ValkeyResult) (tasks []*Task, drained bool, err error) {
+	for i, r := range res {
+		t, terr := w.claimTask(lane, p, leases[i], r)
+		switch {
+		case terr == nil:
+			tasks = append(tasks, t)
+		case errors.Is(terr, ErrNoTask):
+			drained = true
+		case err == nil:
+			err = terr
+		}
+	}
+	if err != nil && len(tasks) > 0 {
+		w.cfg.Logger.Error("claim failed", "lane", lane, "partition", p.Tag(), "err", err)
+	}
+	return tasks, drained, err
+}
+
+// claimTask decodes one ff_claim_next reply (lease id wantLease asked for)
+// into a running task. A server without the extension switches the worker to
+// the contract's grant + claim for good.
+func (w *Worker) claimTask(lane string, p keyspace.Partition, wantLease string, res valkey.ValkeyResult) (*Task, error) {
+	r, err := ffscripts.ParseClaimNext(res)
 	if err != nil {
 		if errors.Is(err, ffscripts.ErrNoEligibleExecution) {
 			return nil, ErrNoTask
+		}
+		if fcall.IsFunctionNotFound(err) && !w.noClaimNext.Swap(true) {
+			w.cfg.Logger.Info("server has no ff_claim_next; claiming with grant + claim")
 		}
 		return nil, err
 	}
@@ -399,7 +641,7 @@ func (w *Worker) claimNextFast(ctx context.Context, lane string, p keyspace.Part
 	}
 	return w.newTask(claimed{
 		id: id, lane: lane, kind: r.ExecutionKind, namespace: r.Namespace, payload: r.Payload, tags: tags,
-		leaseID: r.LeaseID, wantLeaseID: leaseID, epoch: r.LeaseEpoch, expiresAt: r.LeaseExpiresAt,
+		leaseID: r.LeaseID, wantLeaseID: wantLease, epoch: r.LeaseEpoch, expiresAt: r.LeaseExpiresAt,
 		attemptID: r.AttemptID, attemptIndex: r.AttemptIndex, attemptType: r.AttemptType,
 	})
 }

@@ -315,6 +315,11 @@ type Signal struct {
 	Name string
 	// Token is the waitpoint's token (Waitpoint.Token). Required.
 	Token string
+	// Lane is the lane of the execution the waitpoint belongs to
+	// (Waitpoint.Lane). With it DeliverSignal is one round trip; empty, it
+	// reads the lane from the execution first. The library files a resumed
+	// execution under the lane it is given, so pass Waitpoint.Lane or nothing.
+	Lane string
 	// Payload is stored byte for byte.
 	Payload         []byte
 	PayloadEncoding string // default "json"
@@ -330,7 +335,8 @@ type Signal struct {
 }
 
 // DeliverSignal delivers sig to waitpoint waitpointID of execution id and
-// returns what it did. Library refusals are errors matching the ffscripts
+// returns what it did. It costs one round trip when sig.Lane is set, two when
+// the lane must be read first. Library refusals are errors matching the ffscripts
 // sentinels (ErrInvalidToken, ErrWaitpointClosed, ErrTargetNotSignalable, ...).
 func (c *Client) DeliverSignal(ctx context.Context, id keyspace.ExecutionID, waitpointID string, sig Signal) (signal.Outcome, error) {
 	if sig.Name == "" {
@@ -342,12 +348,18 @@ func (c *Client) DeliverSignal(ctx context.Context, id keyspace.ExecutionID, wai
 	k := keyspace.ExecKeys(id)
 	p := id.Partition()
 	// The lane names the indexes the resume moves the execution between.
-	lane, err := c.db.Do(ctx, c.db.B().Hget().Key(k.Core()).Field("lane_id").Build()).ToString()
-	if valkey.IsValkeyNil(err) {
-		return signal.Outcome{}, fmt.Errorf("worker: deliver signal: %s: %w", id, ffscripts.ErrExecutionNotFound)
-	}
-	if err != nil {
-		return signal.Outcome{}, fmt.Errorf("worker: reading %s: %w", k.Core(), err)
+	lane := sig.Lane
+	if lane == "" {
+		var err error
+		lane, err = c.db.Do(ctx, c.db.B().Hget().Key(k.Core()).Field("lane_id").Build()).ToString()
+		if valkey.IsValkeyNil(err) {
+			return signal.Outcome{}, fmt.Errorf("worker: deliver signal: %s: %w", id, ffscripts.ErrExecutionNotFound)
+		}
+		if err != nil {
+			return signal.Outcome{}, fmt.Errorf("worker: reading %s: %w", k.Core(), err)
+		}
+	} else if err := keyspace.ValidateLane(lane); err != nil {
+		return signal.Outcome{}, fmt.Errorf("%w: lane: %v", ErrInvalidOptions, err)
 	}
 	sigID := uuid.NewString()
 	idem := p.Noop()

@@ -34,18 +34,22 @@
 //
 // # Claiming by hand
 //
-// ClaimNext claims one execution from the worker's lanes. It looks at a rolling
-// window of partitions (plus each lane's own partition, where solo executions
-// live) with one pipelined read, then claims in one call when the server has the
-// ff_claim_next extension, or with a grant and a claim pipelined together when it
-// does not. ClaimFromGrant and ClaimFromReclaimGrant consume grants issued by a
+// ClaimNext claims one execution from the worker's lanes. It claims where the
+// lane last found work, in one call when the server has the ff_claim_next
+// extension; when that partition has run dry (and every 16 claims, so that
+// partitions take turns) it looks at a rolling window of partitions (plus each
+// lane's own partition, where solo executions live) with one pipelined read.
+// Without the extension it claims with a grant and a claim pipelined together.
+// ClaimFromGrant and ClaimFromReclaimGrant consume grants issued by a
 // scheduler. Every claimed Task holds one of the worker's concurrency permits
 // until it ends.
 //
-// A poll also does the small jobs a worker needs no engine for: it promotes
-// delayed executions that are due (retry back-off, Task.Delay, hand-backs) and,
-// for a worker with capabilities, returns to the eligible set the executions
-// parked for want of a capable worker that it can run.
+// Polls also do the small jobs a worker needs no engine for, in the same
+// pipelined read: at most once per PollInterval (and as soon as an execution
+// this worker delayed, handed back or scheduled for retry is due) they promote
+// delayed executions that are due; at most once per MaxPollInterval a worker
+// with capabilities returns to the eligible set the executions parked for want
+// of a capable worker that it can run.
 //
 // # Suspending and signals
 //

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/valkey-io/valkey-go"
 
 	"github.com/flowfabric/ffgo/embedded"
+	"github.com/flowfabric/ffgo/ffscripts"
 	"github.com/flowfabric/ffgo/internal/valkeytest"
 	"github.com/flowfabric/ffgo/keyspace"
 	"github.com/flowfabric/ffgo/signal"
@@ -197,3 +199,44 @@ func must(t testing.TB, err error, what string, args ...any) {
 }
 
 func signalAny(names ...string) signal.ResumeCondition { return signal.AnyOf(names...) }
+
+// claimNextSwap is a valkey.Client that sends every ff_claim_next call as the
+// command swap builds from the call's words (FCALL, the name, numkeys, the
+// keys, the arguments); everything else goes through unchanged. Tests use it
+// to play a server without the extension, or one that answers badly.
+type claimNextSwap struct {
+	valkey.Client
+	swap func(words []string) valkey.Completed
+}
+
+// claimNextLeaseWord is the index of the lease_id argument (the attempt_id
+// follows) in the words of an ff_claim_next call.
+const claimNextLeaseWord = 3 + 7 + 4
+
+func (c *claimNextSwap) replace(cmd valkey.Completed) valkey.Completed {
+	words := cmd.Commands()
+	if len(words) > 1 && strings.EqualFold(words[0], "FCALL") && words[1] == ffscripts.FnClaimNext {
+		return c.swap(words)
+	}
+	return cmd
+}
+
+func (c *claimNextSwap) Do(ctx context.Context, cmd valkey.Completed) valkey.ValkeyResult {
+	return c.Client.Do(ctx, c.replace(cmd))
+}
+
+func (c *claimNextSwap) DoMulti(ctx context.Context, cmds ...valkey.Completed) []valkey.ValkeyResult {
+	out := make(valkey.Commands, len(cmds))
+	for i, cmd := range cmds {
+		out[i] = c.replace(cmd)
+	}
+	return c.Client.DoMulti(ctx, out...)
+}
+
+// withoutClaimNext answers ff_claim_next as a server without the extension
+// does: the server's own reply to an unknown function, so the check is real.
+func withoutClaimNext(db valkey.Client) *claimNextSwap {
+	return &claimNextSwap{Client: db, swap: func([]string) valkey.Completed {
+		return db.B().Fcall().Function("ff_no_such_function").Numkeys(0).Build()
+	}}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowfabric/ffgo/ffscripts"
 	"github.com/flowfabric/ffgo/internal/valkeytest"
+	"github.com/flowfabric/ffgo/keyspace"
 	"github.com/flowfabric/ffgo/signal"
 )
 
@@ -220,30 +221,124 @@ func TestPendingWaitpointBuffersEarlySignals(t *testing.T) {
 	})
 }
 
+// TestClaimRoundTrips pins what claiming costs on the server: round trips
+// (Do or DoMulti calls) and FCALLs, step by step, on one worker.
 func TestClaimRoundTrips(t *testing.T) {
 	db := valkeytest.Standalone(t)
 	ctx := context.Background()
 	f := newFixture(t, db)
+	f.ensureSecret()
 	rt := &roundTrips{Client: valkeytest.Counting(db)}
 	counting := rt.Client.(*valkeytest.CountingClient)
-	w, err := Connect(ctx, rt, f.options(func(o *Options) { o.PartitionWindow = 32 }))
+	w, err := Connect(ctx, rt, f.options(func(o *Options) { o.PartitionWindow = 32; o.MaxConcurrentTasks = 4 }))
 	must(t, err, "Connect")
 	defer w.Close(ctx)
 
-	idle := measure(rt, counting, func() {
+	create := func(n int) {
+		for range n {
+			f.create(CreateOptions{Payload: []byte("x")})
+		}
+	}
+	claimComplete := func() {
+		must(t, claim(t, w).Complete(ctx, nil), "Complete")
+	}
+	idle := func() {
 		if _, err := w.ClaimNext(ctx); !errors.Is(err, ErrNoTask) {
-			t.Fatalf("idle ClaimNext: %v", err)
+			t.Fatalf("idle ClaimNext: %v, want ErrNoTask", err)
+		}
+	}
+	// batch claims k at once, as Run does with k free permits, and completes them.
+	batch := func(k int) func() {
+		return func() {
+			for range k {
+				w.acquire()
+			}
+			tasks, err := w.claimUpTo(ctx, k)
+			must(t, err, "claimUpTo(%d)", k)
+			if len(tasks) != k {
+				t.Fatalf("claimUpTo(%d) claimed %d", k, len(tasks))
+			}
+			for _, task := range tasks {
+				must(t, task.Complete(ctx, nil), "Complete")
+			}
+		}
+	}
+	var wp Waitpoint
+	var id keyspace.ExecutionID
+	suspend := func() {
+		task := claim(t, w)
+		s, err := task.Suspend(ctx, SuspendOptions{Condition: signal.AnyOf("go")})
+		must(t, err, "Suspend")
+		wp, id = s.Waitpoint, task.ID
+	}
+	deliver := func(lane string) func() {
+		return func() {
+			out, err := w.DeliverSignal(ctx, id, wp.ID, Signal{Name: "go", Token: wp.Token, Lane: lane})
+			must(t, err, "DeliverSignal")
+			if !out.Resumed() {
+				t.Fatalf("DeliverSignal = %+v, want resumed", out)
+			}
+		}
+	}
+
+	steps := []struct {
+		name  string
+		setup func()
+		run   func()
+		want  cost
+	}{
+		{"idle poll: the window's heads, pipelined", nil, idle, cost{1, 0}},
+		{"first claim: peek, claim; complete", func() { create(3) }, claimComplete, cost{3, 2}},
+		{"claim where the last one was; complete", nil, claimComplete, cost{2, 2}},
+		{"again", nil, claimComplete, cost{2, 2}},
+		{"the partition ran dry: claim refused, then peek", nil, idle, cost{2, 1}},
+		{"idle poll again", nil, idle, cost{1, 0}},
+		{"batch of 4 after a peek: peek, one pipeline of claims; 4 completes", func() { create(4) }, batch(4), cost{6, 8}},
+		{"batch of 4 where the last ones were", func() { create(4) }, batch(4), cost{5, 8}},
+		{"suspend (claim, suspend)", func() { create(1) }, suspend, cost{2, 2}},
+		{"deliver a signal with the waitpoint's lane", nil, deliver(f.lane), cost{1, 1}},
+		{"resumed claim; complete", nil, claimComplete, cost{2, 2}},
+		{"suspend again", func() { create(1) }, suspend, cost{2, 2}},
+		{"deliver a signal without the lane: read it first", nil, deliver(""), cost{2, 1}},
+	}
+	for _, s := range steps {
+		if s.setup != nil {
+			s.setup()
+		}
+		if diff := cmp.Diff(s.want, measure(rt, counting, s.run), cmp.AllowUnexported(cost{})); diff != "" {
+			t.Errorf("%s: cost (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
+// TestStickyClaimsStayFair: claims stick to the partition that last had work,
+// but never more than stickyPolls+1 polls in a row while another partition
+// of the window has work too.
+func TestStickyClaimsStayFair(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, db valkey.Client) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		w := f.connect(func(o *Options) { o.PartitionWindow = int(keyspace.DefaultFlowPartitions) })
+		solo := w.parts.LanePartition(f.lane)
+		far := keyspace.Partition((uint64(solo) + uint64(w.parts.NumFlowPartitions)/2) % uint64(w.parts.NumFlowPartitions))
+		for range 2 * stickyPolls {
+			f.create(CreateOptions{})
+		}
+		other := f.create(CreateOptions{ID: keyspace.NewExecutionID(far)})
+		var got int
+		for i := 1; got == 0 && i <= 2*stickyPolls; i++ {
+			task := claim(t, w)
+			if task.ID == other {
+				got = i
+			}
+			must(t, task.Complete(ctx, nil), "Complete")
+		}
+		// The first poll peeks and claims in the lane's partition, stickyPolls
+		// more claim there alone, the next one peeks alongside and hands over.
+		if want := stickyPolls + 3; got != want {
+			t.Fatalf("the other partition's execution was claim %d, want %d", got, want)
 		}
 	})
-	f.create(CreateOptions{Payload: []byte("x")})
-	claimed := measure(rt, counting, func() {
-		task := claim(t, w)
-		must(t, task.Complete(ctx, nil), "Complete")
-	})
-	want := []cost{{roundTrips: 1, fcalls: 0}, {roundTrips: 3, fcalls: 2}} // claim = 2 (peek + FCALL), + Complete
-	if diff := cmp.Diff(want, []cost{idle, claimed}, cmp.AllowUnexported(cost{})); diff != "" {
-		t.Fatalf("costs of an idle poll and a claim+complete (-want +got):\n%s", diff)
-	}
 }
 
 // TestClaimWithoutClaimNext runs the contract path (grant + claim) a server
@@ -254,8 +349,8 @@ func TestClaimWithoutClaimNext(t *testing.T) {
 		f := newFixture(t, db)
 		id := f.create(CreateOptions{Payload: notUTF8, Tags: map[string]string{"a": "1"}})
 		rt := &roundTrips{Client: valkeytest.Counting(db)}
-		w, err := connect(ctx, rt, noClaimNextFake{Functions: ffscripts.New(rt), db: rt}, f.options(nil))
-		must(t, err, "connect")
+		w, err := Connect(ctx, withoutClaimNext(rt), f.options(nil))
+		must(t, err, "Connect")
 		defer w.Close(ctx)
 
 		first := measure(rt, rt.Client.(*valkeytest.CountingClient), func() {
@@ -278,19 +373,6 @@ func TestClaimWithoutClaimNext(t *testing.T) {
 		}
 		must(t, task.Complete(ctx, nil), "Complete")
 	})
-}
-
-// noClaimNextFake answers ff_claim_next as a server without the extension
-// does; everything else goes to the real library.
-type noClaimNextFake struct {
-	ffscripts.Functions
-	db valkey.Client
-}
-
-func (f noClaimNextFake) ClaimNext(ctx context.Context, _ ffscripts.ClaimNextKeys, _ ffscripts.ClaimNextArgs) (ffscripts.ClaimNextReply, error) {
-	// The server's own answer to an unknown function, so the check is real.
-	err := f.db.Do(ctx, f.db.B().Fcall().Function("ff_no_such_function").Numkeys(0).Build()).Error()
-	return ffscripts.ClaimNextReply{}, err
 }
 
 type cost struct{ roundTrips, fcalls int }

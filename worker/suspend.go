@@ -18,6 +18,9 @@ type Waitpoint struct {
 	ID    string
 	Key   string
 	Token string // "<kid>:<hmac>"; a secret for whoever may signal
+	// Lane is the lane of the waiting execution: pass it as Signal.Lane to
+	// save DeliverSignal a read.
+	Lane string
 }
 
 // SuspendOptions describe what a suspended execution waits for.
@@ -145,7 +148,7 @@ func (t *Task) Suspend(ctx context.Context, opts SuspendOptions) (Suspension, er
 		}
 		return out, err
 	}
-	out = Suspension{ID: r.SuspensionID, Waitpoint: Waitpoint{ID: r.WaitpointID, Key: r.WaitpointKey, Token: r.WaitpointToken},
+	out = Suspension{ID: r.SuspensionID, Waitpoint: Waitpoint{ID: r.WaitpointID, Key: r.WaitpointKey, Token: r.WaitpointToken, Lane: t.Lane},
 		AlreadySatisfied: r.Status == "ALREADY_SATISFIED"}
 	if out.Waitpoint.ID == "" || out.Waitpoint.Token == "" {
 		return out, fmt.Errorf("worker: ff_suspend_execution on %s returned no waitpoint id or token", t.ID)
@@ -181,7 +184,7 @@ func (t *Task) CreatePendingWaitpoint(ctx context.Context, key string, expiresIn
 		if err != nil {
 			return err
 		}
-		wp = Waitpoint{ID: r.WaitpointID, Key: r.WaitpointKey, Token: r.WaitpointToken}
+		wp = Waitpoint{ID: r.WaitpointID, Key: r.WaitpointKey, Token: r.WaitpointToken, Lane: t.Lane}
 		if wp.ID != id || wp.Token == "" {
 			return fmt.Errorf("worker: ff_create_pending_waitpoint on %s returned waitpoint %q (want %q), token set: %t",
 				t.ID, wp.ID, id, wp.Token != "")

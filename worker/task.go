@@ -319,6 +319,7 @@ func (t *Task) Fail(ctx context.Context, reason string, opts FailOptions) (FailO
 		}
 		if r.Result == "retry_scheduled" {
 			out = FailOutcome{Retry: true, RetryAt: time.UnixMilli(r.DelayUntil)}
+			t.w.promoteAt(out.RetryAt)
 		}
 		return nil
 	})
@@ -389,6 +390,9 @@ func (t *Task) delay(ctx context.Context, until time.Time) error {
 		ExecutionID: t.ID.String(), LeaseID: t.LeaseID, LeaseEpoch: t.epoch(), AttemptID: t.AttemptID,
 		DelayUntil: until.UnixMilli(),
 	})
+	if err == nil {
+		t.w.promoteAt(until)
+	}
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/valkey-io/valkey-go"
 
 	"github.com/flowfabric/ffgo/ffscripts"
 	"github.com/flowfabric/ffgo/keyspace"
@@ -93,17 +94,15 @@ func TestCursorSeed(t *testing.T) {
 // script hit the nil embedded interface and panic, which fails the test.
 type fakeFunctions struct {
 	ffscripts.Functions
-	claimNext     func(ffscripts.ClaimNextArgs) (ffscripts.ClaimNextReply, error)
 	deliverSignal func() (ffscripts.DeliverSignalReply, error)
-}
-
-func (f *fakeFunctions) ClaimNext(_ context.Context, _ ffscripts.ClaimNextKeys, a ffscripts.ClaimNextArgs) (ffscripts.ClaimNextReply, error) {
-	return f.claimNext(a)
 }
 
 func (f *fakeFunctions) DeliverSignal(context.Context, ffscripts.DeliverSignalKeys, ffscripts.DeliverSignalArgs) (ffscripts.DeliverSignalReply, error) {
 	return f.deliverSignal()
 }
+
+// replyScript returns its arguments as a success tuple {1, "OK", ARGV...}.
+const replyScript = "local r = {1, 'OK'} for i = 1, #ARGV do r[#r + 1] = ARGV[i] end return r"
 
 // TestMalformedClaimReplies: a claim reply whose ids cannot be used is an
 // error (never replaced by fresh ids) and the permit goes back.
@@ -112,9 +111,9 @@ func TestMalformedClaimReplies(t *testing.T) {
 	f := newFixture(t, db)
 	id := f.create(CreateOptions{}) // so the peek finds work
 	other := keyspace.NewExecutionID(id.Partition() + 1)
-	good := func(a ffscripts.ClaimNextArgs) ffscripts.ClaimNextReply {
-		return ffscripts.ClaimNextReply{Status: "OK", ExecutionID: id.String(), LeaseID: a.LeaseID, LeaseEpoch: 1,
-			LeaseExpiresAt: time.Now().Add(time.Minute).UnixMilli(), AttemptID: a.AttemptID, AttemptType: "initial",
+	good := func(leaseID, attemptID string) ffscripts.ClaimNextReply {
+		return ffscripts.ClaimNextReply{Status: "OK", ExecutionID: id.String(), LeaseID: leaseID, LeaseEpoch: 1,
+			LeaseExpiresAt: time.Now().Add(time.Minute).UnixMilli(), AttemptID: attemptID, AttemptType: "initial",
 			ExecutionKind: "k", Payload: []byte{0xff}, Tags: []string{"a", "1"}}
 	}
 	tests := []struct {
@@ -137,13 +136,17 @@ func TestMalformedClaimReplies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := &fakeFunctions{claimNext: func(a ffscripts.ClaimNextArgs) (ffscripts.ClaimNextReply, error) {
-				r := good(a)
+			// The server answers ff_claim_next with the scripted reply.
+			fake := &claimNextSwap{Client: db, swap: func(words []string) valkey.Completed {
+				r := good(words[claimNextLeaseWord], words[claimNextLeaseWord+1])
 				tt.mod(&r)
-				return r, nil
+				fields := []string{r.ExecutionID, r.LeaseID, strconv.FormatInt(r.LeaseEpoch, 10),
+					strconv.FormatInt(r.LeaseExpiresAt, 10), r.AttemptID, strconv.FormatInt(r.AttemptIndex, 10),
+					r.AttemptType, r.ExecutionKind, r.Namespace, string(r.Payload)}
+				return db.B().Eval().Script(replyScript).Numkeys(0).Arg(append(fields, r.Tags...)...).Build()
 			}}
-			w, err := connect(context.Background(), db, fake, f.options(nil))
-			must(t, err, "connect")
+			w, err := Connect(context.Background(), fake, f.options(nil))
+			must(t, err, "Connect")
 			defer w.Close(context.Background())
 			task, err := w.ClaimNext(context.Background())
 			if tt.substr == "" {
@@ -151,7 +154,7 @@ func TestMalformedClaimReplies(t *testing.T) {
 				if string(task.Payload) != "\xff" || task.Tags["a"] != "1" {
 					t.Fatalf("task payload %q tags %v", task.Payload, task.Tags)
 				}
-				task.end(errCompleted) // the fake has no Complete; end locally
+				task.end(errCompleted) // nothing was claimed on the server; end locally
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.substr) || (tt.err != nil && !errors.Is(err, tt.err)) {

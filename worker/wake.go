@@ -156,7 +156,14 @@ func (w *Worker) claimHinted(ctx context.Context, h wakeHint) []*Task {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(w.cfg.LeaseTTL, 10*time.Second))
 	defer cancel()
-	t, err := w.claimIn(cctx, h.lane, candidate{part: h.id.Partition(), head: h.id})
+	c := candidate{part: h.id.Partition(), head: h.id}
+	var t *Task
+	var err error
+	if w.noClaimNext.Load() {
+		t, err = w.claimWithGrant(cctx, h.lane, c.part, c.head)
+	} else if t, err = w.claimOne(cctx, h.lane, c); err == nil {
+		w.stick(w.lanes[h.lane], c.part)
+	}
 	if err != nil {
 		w.cfg.Logger.Debug("claim after a wake-up found nothing; polling", "execution_id", h.id,
 			"lane", h.lane, "err", err)

@@ -34,8 +34,12 @@ type Worker struct {
 	// exist; claims then use grant + claim.
 	noClaimNext atomic.Bool
 
+	// lanes holds each lane's claim state: the partition its polls claim in.
+	lanes map[string]*laneState
+
 	caps        []string     // the worker's capabilities, sorted
 	lastUnblock atomic.Int64 // ms of the last blocked:route check
+	nextPromote atomic.Int64 // ms from which a poll looks for due delayed executions
 
 	// wake interrupts Run's back-off, e.g. after this process resumed an
 	// execution with a signal.
@@ -109,6 +113,10 @@ func connect(ctx context.Context, db valkey.Client, fns ffscripts.Functions, opt
 		permits: make(chan struct{}, cfg.MaxConcurrentTasks),
 		wake:    make(chan struct{}, 1),
 		held:    map[*Task]struct{}{},
+		lanes:   map[string]*laneState{},
+	}
+	for _, lane := range cfg.Lanes {
+		w.lanes[lane] = &laneState{}
 	}
 	w.caps, _ = keyspace.ParseCapabilityCSV(cfg.capsCSV) // validated above
 	fail := func(err error) (*Worker, error) {

@@ -262,7 +262,8 @@ func approve(ctx context.Context, w *worker.Worker, due <-chan approval, log *sl
 		case a := <-due:
 			time.Sleep(50 * time.Millisecond) // somebody reads the request
 			_, err := w.DeliverSignal(ctx, a.id, a.wp.ID, worker.Signal{
-				Name: "approve", Token: a.wp.Token, Payload: []byte(`{"by":"ffdemo"}`), IdempotencyKey: "approval"})
+				Name: "approve", Token: a.wp.Token, Lane: a.wp.Lane, Payload: []byte(`{"by":"ffdemo"}`),
+				IdempotencyKey: "approval"})
 			if err != nil && ctx.Err() == nil {
 				log.Error("delivering the approval failed", "execution_id", a.id, "err", err)
 			}
