@@ -100,7 +100,10 @@ func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 	st.mu.Lock()
 	part, sticky := st.part, st.sticky
 	fair := sticky && st.polls >= stickyPolls
-	if sticky && !fair {
+	switch {
+	case fair:
+		st.polls = 0 // this poll peeks; concurrent ones go on claiming
+	case sticky:
 		st.polls++
 	}
 	st.mu.Unlock()
@@ -170,7 +173,6 @@ func (w *Worker) keepSticky(st *laneState, part keyspace.Partition, drained, fai
 		if next := rotate(cands, part); len(next) > 0 {
 			st.part = next[0].part
 		}
-		st.polls = 0
 	}
 }
 
