@@ -104,7 +104,7 @@ func runResumeWorker(ctx context.Context, db, sigDB valkey.Client, l ffLane, rou
 			}
 		}
 		t0 := time.Now()
-		out, err := sender.DeliverSignal(ctx, s.id, s.wp.ID, worker.Signal{Name: "go", Token: s.wp.Token})
+		out, err := sender.DeliverSignal(ctx, s.id, s.wp.ID, worker.Signal{Name: "go", Token: s.wp.Token, Lane: s.wp.Lane})
 		if err != nil {
 			return resumeResult{}, fmt.Errorf("deliver signal: %w", err)
 		}
