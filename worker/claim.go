@@ -84,7 +84,8 @@ func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
 
 // claimUpTo claims at most k executions (the caller holds k permits) from one
 // lane. While a partition keeps having work, the claims go straight to it, k
-// ff_claim_next calls in one pipeline: one round trip. The window is peeked
+// ff_claim_next calls and a ZCARD of what is left in one pipeline: one round
+// trip. The window is peeked
 // (one pipelined read) when no partition is known to have work, after
 // stickyPolls polls in the same partition, and when the delayed and blocked
 // sets are due a look (promoteDue, unblockDue); alongside claims it rides in
@@ -114,8 +115,11 @@ func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 	var leases []string
 	if sticky {
 		cmds, leases = w.claimCmds(lane, part, k)
+		// What is left after the claims: when nothing is, the next poll peeks
+		// straight away instead of finding out with a refused claim.
+		cmds = append(cmds, w.db.B().Zcard().Key(part.LaneEligible(lane)).Build())
 	}
-	claims := len(cmds)
+	claims := len(leases)
 	cmds = append(cmds, pk.cmds...)
 	if len(cmds) == 0 {
 		return nil, ErrNoTask
@@ -125,9 +129,16 @@ func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 	if err != nil && len(tasks) == 0 && !w.skippable(lane, candidate{part: part}, err) {
 		return nil, err
 	}
+	rest := res[claims:]
+	if sticky {
+		if left, zerr := rest[0].AsInt64(); zerr == nil && left == 0 {
+			drained = true
+		}
+		rest = rest[1:]
+	}
 	var cands []candidate
 	if len(pk.cmds) > 0 {
-		if cands, err = w.readPeek(ctx, lane, pk, res[claims:], now); err != nil {
+		if cands, err = w.readPeek(ctx, lane, pk, rest, now); err != nil {
 			if len(tasks) > 0 {
 				w.cfg.Logger.Error("reading the partition window failed", "lane", lane, "err", err)
 				return tasks, nil

@@ -281,6 +281,9 @@ func TestClaimRoundTrips(t *testing.T) {
 		}
 	}
 
+	other := f.connect(nil) // a worker that takes work away, on its own uncounted client
+	takeAway := func() { must(t, claim(t, other).Complete(ctx, nil), "other worker") }
+
 	steps := []struct {
 		name  string
 		setup func()
@@ -289,17 +292,18 @@ func TestClaimRoundTrips(t *testing.T) {
 	}{
 		{"idle poll: the window's heads, pipelined", nil, idle, cost{1, 0}},
 		{"first claim: peek, claim; complete", func() { create(3) }, claimComplete, cost{3, 2}},
-		{"claim where the last one was; complete", nil, claimComplete, cost{2, 2}},
-		{"again", nil, claimComplete, cost{2, 2}},
-		{"the partition ran dry: claim refused, then peek", nil, idle, cost{2, 1}},
-		{"idle poll again", nil, idle, cost{1, 0}},
+		{"claim where the last one was (+ ZCARD); complete", nil, claimComplete, cost{2, 2}},
+		{"the last one there: ZCARD says none are left", nil, claimComplete, cost{2, 2}},
+		{"so an idle poll is one peek", nil, idle, cost{1, 0}},
 		{"batch of 4 after a peek: peek, one pipeline of claims; 4 completes", func() { create(4) }, batch(4), cost{6, 8}},
-		{"batch of 4 where the last ones were", func() { create(4) }, batch(4), cost{5, 8}},
-		{"suspend (claim, suspend)", func() { create(1) }, suspend, cost{2, 2}},
+		{"batch of 4 where the last ones were", func() { create(5) }, batch(4), cost{5, 8}},
+		{"suspend the one left there (claim, suspend)", nil, suspend, cost{2, 2}},
 		{"deliver a signal with the waitpoint's lane", nil, deliver(f.lane), cost{1, 1}},
-		{"resumed claim; complete", nil, claimComplete, cost{2, 2}},
-		{"suspend again", func() { create(1) }, suspend, cost{2, 2}},
+		{"resumed claim after a peek; complete", nil, claimComplete, cost{3, 2}},
+		{"suspend where the last claim was", func() { create(1) }, suspend, cost{2, 2}},
 		{"deliver a signal without the lane: read it first", nil, deliver(""), cost{2, 1}},
+		{"resumed claim after a peek; complete (1 left)", func() { create(1) }, claimComplete, cost{3, 2}},
+		{"another worker took the rest: claim refused, then peek", takeAway, idle, cost{2, 1}},
 	}
 	for _, s := range steps {
 		if s.setup != nil {
