@@ -37,6 +37,11 @@ func (w *Worker) Run(ctx context.Context, h Handler) error {
 		return fmt.Errorf("%w: nil handler", ErrInvalidOptions)
 	}
 	var wg sync.WaitGroup
+	// Handler goroutines are kept for the next task rather than started per
+	// task, so their stacks, grown by the first task, are reused: a task goes
+	// to an idle one when there is one, else to a new one. There are at most as
+	// many as tasks ran at once.
+	work := make(chan *Task)
 	backoff := w.cfg.PollInterval
 	timer := time.NewTimer(0)
 	<-timer.C
@@ -85,14 +90,21 @@ loop:
 		}
 		backoff = w.cfg.PollInterval
 		for _, t := range tasks {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				w.handle(t, h)
-			}()
+			select {
+			case work <- t:
+			default:
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					w.handle(t, h)
+					for t := range work {
+						w.handle(t, h)
+					}
+				}()
+			}
 		}
 	}
-	return w.shutdown(&wg)
+	return w.shutdown(&wg, work)
 }
 
 // claimDetached claims with a context that survives ctx's cancellation, so a
@@ -107,9 +119,10 @@ func (w *Worker) claimDetached(ctx context.Context, k int) ([]*Task, error) {
 	return w.claimUpTo(cctx, k)
 }
 
-// shutdown waits for the handlers up to ShutdownTimeout, then hands back what
-// is still held.
-func (w *Worker) shutdown(wg *sync.WaitGroup) error {
+// shutdown lets the idle handler goroutines go (closing work), waits for the
+// running handlers up to ShutdownTimeout, then hands back what is still held.
+func (w *Worker) shutdown(wg *sync.WaitGroup, work chan *Task) error {
+	close(work)
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
