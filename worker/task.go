@@ -51,8 +51,9 @@ type Task struct {
 	mu        sync.Mutex
 	done      bool
 	expiresAt time.Time
-	stopRenew chan struct{}
-	renewDone chan struct{}
+	// renewal fires renewTick RenewAfter after each renewal. A timer rather
+	// than a goroutine per task: nothing runs between renewals.
+	renewal *time.Timer
 
 	// renewPaused skips renewals without ending the task: tests use it to act
 	// out a frozen process whose lease runs out.
@@ -106,10 +107,11 @@ func (w *Worker) newTask(c claimed) (*Task, error) {
 		LeaseID: c.leaseID, LeaseEpoch: c.epoch,
 		w: w, keys: keyspace.ExecKeys(c.id), ctx: ctx, cancel: cancel,
 		expiresAt: time.UnixMilli(c.expiresAt),
-		stopRenew: make(chan struct{}), renewDone: make(chan struct{}),
 	}
 	w.track(t)
-	go t.renewLoop()
+	t.mu.Lock()
+	t.renewal = time.AfterFunc(w.cfg.RenewAfter, t.renewTick)
+	t.mu.Unlock()
 	return t, nil
 }
 
@@ -141,7 +143,7 @@ func (t *Task) end(cause error) bool {
 		return false
 	}
 	t.done = true
-	close(t.stopRenew)
+	t.renewal.Stop()
 	t.mu.Unlock()
 	// The permit goes back before the context is cancelled, so whoever sees the
 	// context end also sees the capacity.
@@ -153,50 +155,46 @@ func (t *Task) end(cause error) bool {
 
 func (t *Task) epoch() string { return strconv.FormatInt(t.LeaseEpoch, 10) }
 
-// renewLoop renews the lease RenewAfter after each renewal. A refusal that
-// means the lease is gone ends the task with ErrLeaseLost; a transport error is
-// retried sooner, until the lease would have expired.
-func (t *Task) renewLoop() {
-	defer close(t.renewDone)
+// renewTick renews the lease once, on the renewal timer's goroutine, and sets
+// the timer for the next renewal: RenewAfter later. A refusal that means the
+// lease is gone ends the task with ErrLeaseLost; a transport error is retried
+// sooner, until the lease would have expired.
+func (t *Task) renewTick() {
 	cfg := t.w.cfg
-	wait := cfg.RenewAfter
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for {
-		select {
-		case <-t.stopRenew:
+	if t.renewPaused.Load() {
+		t.renewIn(cfg.RenewAfter)
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, cfg.LeaseTTL-cfg.RenewAfter)
+	exp, err := t.renew(ctx)
+	cancel()
+	switch {
+	case err == nil:
+		t.mu.Lock()
+		t.expiresAt = exp
+		t.mu.Unlock()
+		t.renewIn(cfg.RenewAfter)
+	case isLeaseLoss(err):
+		cfg.Logger.Warn("lease lost", "execution_id", t.ID, "lease_id", t.LeaseID, "err", err)
+		t.end(fmt.Errorf("%w: %w", ErrLeaseLost, err))
+	case t.ctx.Err() != nil:
+	default:
+		if time.Now().After(t.LeaseExpiresAt()) {
+			cfg.Logger.Warn("lease expired while renewal failed", "execution_id", t.ID, "err", err)
+			t.end(fmt.Errorf("%w: renewal failed until expiry: %w", ErrLeaseLost, err))
 			return
-		case <-timer.C:
 		}
-		if t.renewPaused.Load() {
-			timer.Reset(wait)
-			continue
-		}
-		ctx, cancel := context.WithTimeout(t.ctx, cfg.LeaseTTL-cfg.RenewAfter)
-		exp, err := t.renew(ctx)
-		cancel()
-		switch {
-		case err == nil:
-			t.mu.Lock()
-			t.expiresAt = exp
-			t.mu.Unlock()
-			wait = cfg.RenewAfter
-		case isLeaseLoss(err):
-			cfg.Logger.Warn("lease lost", "execution_id", t.ID, "lease_id", t.LeaseID, "err", err)
-			t.end(fmt.Errorf("%w: %w", ErrLeaseLost, err))
-			return
-		case t.ctx.Err() != nil:
-			return
-		default:
-			if time.Now().After(t.LeaseExpiresAt()) {
-				cfg.Logger.Warn("lease expired while renewal failed", "execution_id", t.ID, "err", err)
-				t.end(fmt.Errorf("%w: renewal failed until expiry: %w", ErrLeaseLost, err))
-				return
-			}
-			cfg.Logger.Warn("lease renewal failed, retrying", "execution_id", t.ID, "err", err)
-			wait = max((cfg.LeaseTTL-cfg.RenewAfter)/4, 10*time.Millisecond)
-		}
-		timer.Reset(wait)
+		cfg.Logger.Warn("lease renewal failed, retrying", "execution_id", t.ID, "err", err)
+		t.renewIn(max((cfg.LeaseTTL-cfg.RenewAfter)/4, 10*time.Millisecond))
+	}
+}
+
+// renewIn sets the renewal timer to fire after d, unless the task has ended.
+func (t *Task) renewIn(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.done {
+		t.renewal.Reset(d)
 	}
 }
 
