@@ -51,4 +51,12 @@
 // keys itself (miniredis's clock only follows it): each command pays for the
 // keys that actually expire, not for the keys that exist. A function that runs
 // past the busy limit (WithBusyLimit, default 5s) is stopped with an error.
+//
+// # Sorted sets
+//
+// miniredis sorts a whole sorted set to answer a range read. The engine
+// keeps its own ordered index of each sorted set that is range-read, kept in
+// step with every command, so ZRANGE (by index or BYSCORE, REV, LIMIT,
+// WITHSCORES), ZREVRANGE, ZRANGEBYSCORE and ZREVRANGEBYSCORE cost
+// O(log n + k); their replies are miniredis's, byte for byte.
 package embedded

@@ -127,6 +127,7 @@ func (s *Server) pinLocked() {
 		db := s.mr.DB(e.db)
 		if db.TTL(e.key) == mark(e.at) {
 			db.Del(e.key)
+			s.zDrop(e.db, e.key)
 		}
 	}
 }
@@ -174,6 +175,7 @@ func (s *Server) track(db int, key string) {
 		// Valkey deletes a key at once when its new expiry is not in the
 		// future (EXPIREAT, SET PXAT, GETEX EXAT, RESTORE ABSTTL).
 		mdb.Del(key)
+		s.zDrop(db, key)
 		return
 	}
 	if ttl != mark(at) {

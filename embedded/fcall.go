@@ -217,13 +217,16 @@ func (s *Server) dispatchNamed(name string, args []string) reply {
 	if n, ok := s.ttlQuery(r.curDB, name, args); ok {
 		return reply{kind: kindInt, num: n}
 	}
-	s.beforeData(r.curDB, name, args)
 	r.peer.Resp3 = r.resp3
-	s.srv.Dispatch(r.peer, args)
+	if !s.zRange(r.peer, r.curDB, name, args) {
+		s.beforeData(r.curDB, name, args)
+		s.srv.Dispatch(r.peer, args)
+		s.afterData(r.curDB, name, args)
+		s.zAfter(r.curDB, name, args)
+	}
 	r.w.Flush()
 	rep, _, err := parseReply(r.buf.Bytes())
 	r.buf.Reset()
-	s.afterData(r.curDB, name, args)
 	if err != nil {
 		return reply{kind: kindError, str: "ERR embedded: unreadable reply: " + err.Error()}
 	}

@@ -83,6 +83,7 @@ type Server struct {
 	nowMs   int64
 	pinFrac time.Duration
 	exp     expiry // keys with a TTL, see expiry.go
+	z       zsets  // sorted-set indexes, see zindex.go
 
 	logMu  sync.Mutex
 	logs   []LogRecord
@@ -303,6 +304,9 @@ type conn struct {
 	peer    *server.Peer
 	db      int  // the SELECTed database, so functions run on the caller's db
 	inMulti bool // between MULTI and EXEC/DISCARD
+	// subscribed is set by any SUBSCRIBE: miniredis then refuses most
+	// commands, so the engine answers none itself.
+	subscribed bool
 	// queued are the commands miniredis queued since MULTI, for the expiry
 	// index at EXEC (miniredis's queue is out of reach).
 	queued [][]string
@@ -384,6 +388,10 @@ func (s *Server) dispatch(c *conn, args []string) {
 	case "EXEC", "DISCARD":
 		c.inMulti = false
 	}
+	switch name {
+	case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE":
+		c.subscribed = true
+	}
 	switch {
 	case name == "CLUSTER" || name == "READONLY" || name == "READWRITE":
 		// A standalone server, as valkey-go must see it (miniredis would
@@ -395,13 +403,16 @@ func (s *Server) dispatch(c *conn, args []string) {
 		if c.inMulti {
 			c.queued = append(c.queued, slices.Clone(args))
 		}
+		s.z.busy++
 		s.mu.Unlock()
 		s.guard(c, func() { s.srv.Dispatch(c.peer, args) })
+		s.mu.Lock()
+		s.z.busy--
+		s.zAfter(c.db, name, args)
 		if ttlCommands[name] && !c.inMulti {
-			s.mu.Lock()
 			s.afterData(c.db, name, args)
-			s.mu.Unlock()
 		}
+		s.mu.Unlock()
 	default:
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -487,9 +498,13 @@ func (s *Server) data(c *conn, name string, args []string) {
 		c.peer.WriteInt(int(n))
 		return
 	}
+	if !c.subscribed && s.zRange(c.peer, c.db, name, args) {
+		return
+	}
 	s.beforeData(c.db, name, args)
 	s.srv.Dispatch(c.peer, args)
 	s.afterData(c.db, name, args)
+	s.zAfter(c.db, name, args)
 }
 
 // execMulti runs EXEC, then tracks the keys of the queued commands.
@@ -511,6 +526,7 @@ func (s *Server) execMulti(c *conn, args []string) {
 		}
 	}
 	s.srv.Dispatch(c.peer, args)
+	s.zAfter(c.db, "EXEC", args)
 	if rescan {
 		s.rescan()
 		return
