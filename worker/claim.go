@@ -85,12 +85,12 @@ func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
 // claimUpTo claims at most k executions (the caller holds k permits) from one
 // lane. While a partition keeps having work, the claims go straight to it, k
 // ff_claim_next calls and a ZCARD of what is left in one pipeline: one round
-// trip. The window is peeked
-// (one pipelined read) when no partition is known to have work, after
-// stickyPolls polls in the same partition, and when the delayed and blocked
-// sets are due a look (promoteDue, unblockDue); alongside claims it rides in
-// the same pipeline. Claims after a peek are one more pipeline, spread over
-// the partitions with work. It returns ErrNoTask when nothing was claimed.
+// trip. The window is peeked (one pipelined read) when no partition is known
+// to have work, after stickyPolls polls in the same partition, and when the
+// delayed and blocked sets are due a look (promoteDue, unblockDue); alongside
+// claims it rides in the same pipeline. Claims after a peek are one more
+// pipeline, spread over the partitions with work. It returns ErrNoTask when
+// nothing was claimed.
 func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 	lanes := w.cfg.Lanes
 	lane := lanes[int(w.lane.Add(1)-1)%len(lanes)]
