@@ -103,7 +103,7 @@ func BenchmarkResumeLatency(b *testing.B) {
 				wp := <-suspended
 				time.Sleep(150 * time.Millisecond) // let the loop settle into its back-off
 				start := time.Now()
-				if _, err := signaller.DeliverSignal(ctx, id, wp.ID, Signal{Name: "go", Token: wp.Token}); err != nil {
+				if _, err := signaller.DeliverSignal(ctx, id, wp.ID, Signal{Name: "go", Token: wp.Token, Lane: wp.Lane}); err != nil {
 					b.Fatal(err)
 				}
 				delivered := time.Now()

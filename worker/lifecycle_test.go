@@ -386,3 +386,29 @@ func measure(rt *roundTrips, c *valkeytest.CountingClient, f func()) cost {
 	f()
 	return cost{roundTrips: int(rt.n.Load() - n0), fcalls: c.Count("FCALL") - f0}
 }
+
+// TestPromotesDelayedOfOthers: an execution another client created with a
+// delay is promoted and claimed once due, also while the worker's polls claim
+// straight in its partition (the promotion runs on its timer, not only on a
+// peek).
+func TestPromotesDelayedOfOthers(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, db valkey.Client) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		w := f.connect(nil)
+		delayed := f.create(CreateOptions{Kind: "later", DelayUntil: time.Now().Add(50 * time.Millisecond)})
+		f.create(CreateOptions{})
+		waitFor(t, "the delayed execution to be claimed", func() bool {
+			task, err := w.ClaimNext(ctx)
+			if errors.Is(err, ErrNoTask) {
+				return false
+			}
+			must(t, err, "ClaimNext")
+			must(t, task.Complete(ctx, nil), "Complete")
+			if task.ID != delayed {
+				f.create(CreateOptions{}) // keep the lane's partition busy
+			}
+			return task.ID == delayed
+		})
+	})
+}
