@@ -57,7 +57,9 @@
 // (package signal) is met by signals delivered with DeliverSignal, authenticated
 // with the waitpoint's token; the execution is then claimed again and continues
 // the same attempt. Tokens are signed with a per-partition secret that must be
-// installed once per deployment (Client.EnsureWaitpointSecret). A resume wakes
+// installed once per deployment (Client.EnsureWaitpointSecret). Passing the
+// waitpoint's lane back (Signal.Lane = Waitpoint.Lane) makes a delivery one
+// round trip instead of two. A resume wakes
 // a Run loop that is backing off wherever the signal was delivered (see Wake-ups).
 //
 // # Wake-ups
