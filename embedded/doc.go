@@ -57,6 +57,6 @@
 // miniredis sorts a whole sorted set to answer a range read. The engine
 // keeps its own ordered index of each sorted set that is range-read, kept in
 // step with every command, so ZRANGE (by index or BYSCORE, REV, LIMIT,
-// WITHSCORES), ZREVRANGE, ZRANGEBYSCORE and ZREVRANGEBYSCORE cost
-// O(log n + k); their replies are miniredis's, byte for byte.
+// WITHSCORES), ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANK, ZREVRANK and
+// ZCOUNT cost O(log n + k); their replies are miniredis's, byte for byte.
 package embedded

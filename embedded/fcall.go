@@ -218,7 +218,7 @@ func (s *Server) dispatchNamed(name string, args []string) reply {
 		return reply{kind: kindInt, num: n}
 	}
 	r.peer.Resp3 = r.resp3
-	if !s.zRange(r.peer, r.curDB, name, args) {
+	if !s.zRead(r.peer, r.curDB, name, args) {
 		s.beforeData(r.curDB, name, args)
 		s.srv.Dispatch(r.peer, args)
 		s.afterData(r.curDB, name, args)

@@ -403,11 +403,16 @@ func (s *Server) dispatch(c *conn, args []string) {
 		if c.inMulti {
 			c.queued = append(c.queued, slices.Clone(args))
 		}
-		s.z.busy++
+		zpop := zBlocking[name]
+		if zpop {
+			s.z.busy++
+		}
 		s.mu.Unlock()
 		s.guard(c, func() { s.srv.Dispatch(c.peer, args) })
 		s.mu.Lock()
-		s.z.busy--
+		if zpop {
+			s.z.busy--
+		}
 		s.zAfter(c.db, name, args)
 		if ttlCommands[name] && !c.inMulti {
 			s.afterData(c.db, name, args)
@@ -498,7 +503,7 @@ func (s *Server) data(c *conn, name string, args []string) {
 		c.peer.WriteInt(int(n))
 		return
 	}
-	if !c.subscribed && s.zRange(c.peer, c.db, name, args) {
+	if !c.subscribed && s.zRead(c.peer, c.db, name, args) {
 		return
 	}
 	s.beforeData(c.db, name, args)

@@ -63,6 +63,15 @@ func TestDifferentialZRange(t *testing.T) {
 			[]string{"ZRANGE", key, "(-2", "3", "BYSCORE", "LIMIT", lim[0], lim[1], "WITHSCORES"},
 			[]string{"ZRANGE", key, "3", "-inf", "BYSCORE", "REV", "LIMIT", lim[0], lim[1]})
 	}
+	for _, m := range []string{"m0", "m1", "m12", "m3x16", "m9", "new", "nope"} {
+		reads = append(reads, []string{"ZRANK", key, m}, []string{"ZREVRANK", key, m},
+			[]string{"ZRANK", key, m, "WITHSCORE"}, []string{"ZREVRANK", key, m, "WITHSCORE"})
+	}
+	for _, a := range bounds {
+		for _, b := range bounds {
+			reads = append(reads, []string{"ZCOUNT", key, a, b})
+		}
+	}
 	// Errors and forms left to miniredis must still agree.
 	reads = append(reads, []string{"ZRANGE", key, "x", "1"}, []string{"ZRANGE", key, "0", "1", "LIMIT", "0", "1"},
 		[]string{"ZRANGEBYSCORE", key, "a", "1"}, []string{"ZRANGE", key + "missing", "0", "-1"},

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Sorted-set range reads are the engine's, not miniredis's.
+// Sorted-set range reads (zserve.go) are the engine's, not miniredis's.
 //
 // miniredis answers ZRANGE and its relatives by sorting the whole set on
 // every call, and the claim path reads the head of a lane's eligible set on
@@ -112,6 +112,13 @@ func (z *zindex) rankOf(bi, j int) int {
 // is true.
 func (z *zindex) count(after func(zentry) bool) int {
 	return z.rankOf(z.seek(after))
+}
+
+// scoreRange returns the ranks [lo, hi) of the entries between min and max.
+func (z *zindex) scoreRange(minV float64, minIncl bool, maxV float64, maxIncl bool) (lo, hi int) {
+	lo = z.count(func(e zentry) bool { return e.score > minV || minIncl && e.score == minV })
+	hi = z.count(func(e zentry) bool { return e.score > maxV || !maxIncl && e.score == maxV })
+	return lo, max(lo, hi)
 }
 
 func (z *zindex) insert(e zentry) {

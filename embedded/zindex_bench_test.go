@@ -38,6 +38,8 @@ func BenchmarkZRange(b *testing.B) {
 			{"rev_withscores", []string{"ZREVRANGE", "z", "0", "15", "WITHSCORES"}},
 			{"byscore_limit", []string{"ZRANGE", "z", "-inf", mid, "BYSCORE", "LIMIT", "0", "16"}},
 			{"revbyscore", []string{"ZREVRANGEBYSCORE", "z", mid, "(" + strconv.Itoa(n/2-16)}},
+			{"rank", []string{"ZRANK", "z", "e" + mid}},
+			{"count", []string{"ZCOUNT", "z", "(0", mid}},
 		}
 		for _, mode := range []string{"index", "miniredis"} {
 			b.Run(fmt.Sprintf("n=%d/%s", n, mode), func(b *testing.B) {

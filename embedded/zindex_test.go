@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -101,7 +102,15 @@ func zIndexProperty(t *testing.T, seed uint64, steps int) {
 	read := func() []string {
 		k := keys[r.IntN(2)]
 		var args []string
-		switch r.IntN(6) {
+		switch r.IntN(9) {
+		case 6:
+			return []string{"ZCOUNT", k, bound(), bound()}
+		case 7, 8:
+			args = []string{[]string{"ZRANK", "ZREVRANK"}[r.IntN(2)], k, member()}
+			if r.IntN(2) == 0 {
+				args = append(args, "WITHSCORE")
+			}
+			return args
 		case 0:
 			args = []string{"ZRANGE", k, index(), index()}
 		case 1:
@@ -250,6 +259,10 @@ func TestZIndexAnswers(t *testing.T) {
 		{[]string{"ZREVRANGE", "z", "0", "1", "withscores"}, true},
 		{[]string{"ZRANGEBYSCORE", "z", "1", "3", "WITHSCORES", "LIMIT", "0", "2"}, true},
 		{[]string{"ZREVRANGEBYSCORE", "z", "3", "1"}, true},
+		{[]string{"ZRANK", "z", "b"}, true},
+		{[]string{"ZREVRANK", "z", "nope", "withscore"}, true},
+		{[]string{"ZCOUNT", "z", "(1", "+inf"}, true},
+		{[]string{"ZRANK", "z", "withscore"}, false},
 		{[]string{"ZRANGE", "z", "[a", "[b", "BYLEX"}, false},
 		{[]string{"ZRANGE", "z", "0", "1", "LIMIT", "0", "1"}, false},
 		{[]string{"ZRANGEBYSCORE", "z", "nan", "1"}, false},
@@ -266,4 +279,42 @@ func TestZIndexAnswers(t *testing.T) {
 			t.Errorf("%q: answered from the index = %v, want %v", c.args, used, c.used)
 		}
 	}
+}
+
+// A client blocked in BZPOPMIN pops outside the engine lock: meanwhile no
+// index is used, and afterwards the popped set is read right.
+func TestZIndexBlockingPop(t *testing.T) {
+	s, e := newEmbeddedEngine(t)
+	nc, err := s.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked := newRawConn(nc)
+	defer nc.Close()
+	done := make(chan string)
+	go func() {
+		out, err := blocked.do("BZPOPMIN", "zb", "0")
+		if err != nil {
+			out = err.Error()
+		}
+		done <- out
+	}()
+	for {
+		s.mu.Lock()
+		busy := s.z.busy
+		s.mu.Unlock()
+		if busy > 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	e.rawDo(t, "ZADD", "zb", "1", "x", "2", "y")
+	e.rawDo(t, "ZRANGE", "zb", "0", "-1") // x may or may not be popped yet
+	if got := <-done; got != "*3\r\n$2\r\nzb\r\n$1\r\nx\r\n$1\r\n1\r\n" {
+		t.Fatalf("BZPOPMIN = %q", got)
+	}
+	if got := e.rawDo(t, "ZRANGE", "zb", "0", "-1"); got != "*1\r\n$1\r\ny\r\n" {
+		t.Errorf("ZRANGE after the pop = %q, want y alone", got)
+	}
+	checkIndexes(t, s)
 }

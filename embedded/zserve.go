@@ -16,6 +16,11 @@ type zsets struct {
 	busy int
 }
 
+// zBlocking are the blocking commands that may write a sorted set (outside
+// the engine lock, so they set busy). The others (BLPOP, XREAD ...) only
+// fail on one, and a client waiting in them does not turn the index off.
+var zBlocking = map[string]bool{"BZPOPMIN": true, "BZPOPMAX": true, "BZMPOP": true}
+
 // zSync are the writes after which the engine re-reads the members named in
 // the arguments instead of dropping the index.
 var zSync = map[string]bool{"ZADD": true, "ZREM": true, "ZINCRBY": true}
@@ -114,9 +119,77 @@ func (s *Server) zIndex(db int, key string) *zindex {
 	return z
 }
 
-// zRange answers ZRANGE, ZREVRANGE, ZRANGEBYSCORE and ZREVRANGEBYSCORE from
-// the index, writing exactly what miniredis would write. It returns false,
-// having written nothing, for anything it leaves to miniredis.
+// zRead answers the sorted-set reads the index serves, writing exactly what
+// miniredis would write; false, having written nothing, for anything it
+// leaves to miniredis.
+func (s *Server) zRead(peer *server.Peer, db int, name string, args []string) bool {
+	switch name {
+	case "ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZREVRANGEBYSCORE":
+		return s.zRange(peer, db, name, args)
+	case "ZRANK", "ZREVRANK":
+		return s.zRank(peer, db, name == "ZREVRANK", args)
+	case "ZCOUNT":
+		return s.zCount(peer, db, args)
+	}
+	return false
+}
+
+// zRank answers ZRANK and ZREVRANK [WITHSCORE].
+func (s *Server) zRank(peer *server.Peer, db int, rev bool, args []string) bool {
+	withScore := len(args) == 4 && strings.EqualFold(args[3], "WITHSCORE")
+	if len(args) != 3 && !withScore {
+		return false
+	}
+	if strings.EqualFold(args[2], "WITHSCORE") {
+		return false // miniredis reads a last "WITHSCORE" as the option even when it is the member
+	}
+	z := s.zIndex(db, args[1])
+	if z == nil {
+		return false
+	}
+	sc, ok := z.scores[args[2]]
+	switch {
+	case !ok && withScore:
+		peer.WriteLen(-1)
+	case !ok:
+		peer.WriteNull()
+	default:
+		e := zentry{sc, args[2]}
+		rank := z.count(func(x zentry) bool { return zcmp(x, e) >= 0 })
+		if rev {
+			rank = z.len() - 1 - rank
+		}
+		if withScore {
+			peer.WriteLen(2)
+			peer.WriteInt(rank)
+			peer.WriteFloat(sc)
+		} else {
+			peer.WriteInt(rank)
+		}
+	}
+	return true
+}
+
+// zCount answers ZCOUNT.
+func (s *Server) zCount(peer *server.Peer, db int, args []string) bool {
+	if len(args) != 4 {
+		return false
+	}
+	minV, minIncl, ok1 := scoreBound(args[2])
+	maxV, maxIncl, ok2 := scoreBound(args[3])
+	if !ok1 || !ok2 {
+		return false
+	}
+	z := s.zIndex(db, args[1])
+	if z == nil {
+		return false
+	}
+	lo, hi := z.scoreRange(minV, minIncl, maxV, maxIncl)
+	peer.WriteInt(hi - lo)
+	return true
+}
+
+// zRange answers ZRANGE, ZREVRANGE, ZRANGEBYSCORE and ZREVRANGEBYSCORE.
 func (s *Server) zRange(peer *server.Peer, db int, name string, args []string) bool {
 	if len(args) < 4 {
 		return false
@@ -174,8 +247,7 @@ func (s *Server) zRange(peer *server.Peer, db int, name string, args []string) b
 		if rev {
 			minV, maxV, minIncl, maxIncl = maxV, minV, maxIncl, minIncl
 		}
-		lo = z.count(func(e zentry) bool { return e.score > minV || minIncl && e.score == minV })
-		hi = max(lo, z.count(func(e zentry) bool { return e.score > maxV || !maxIncl && e.score == maxV }))
+		lo, hi = z.scoreRange(minV, minIncl, maxV, maxIncl)
 		if limit {
 			// LIMIT counts along the reply's direction.
 			if off < 0 || off >= hi-lo {
