@@ -8,17 +8,21 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
 
 // zLib runs any command from a function, so the nested path (redis.call)
 // writes and reads sorted sets too.
-const zLib = "#!lua name=zt\nredis.register_function('z', function(keys, argv) return redis.call(unpack(argv)) end)"
+const zLib = "#!lua name=zt\nredis.register_function('z', function(keys, argv) return redis.call(unpack(argv)) end)\n" +
+	"redis.register_function('z1', function(keys, argv) redis.call('SELECT', 1) return redis.call(unpack(argv)) end)"
 
-// TestZIndexMatchesMiniredis runs random sorted-set writes (client commands
-// and redis.call) and compares every accelerated read, over RESP2, RESP3 and
-// from a function, with miniredis's own answer to the same read.
+// TestZIndexMatchesMiniredis runs random writes (sorted-set commands with
+// their flags, DEL, RENAME, COPY, SET, SWAPDB, MOVE, EVAL, expiry, from
+// clients, in MULTI and through redis.call in db 0 and after SELECT 1) and
+// compares every accelerated read, over RESP2, RESP3 and from a function,
+// with miniredis's own answer to the same read.
 func TestZIndexMatchesMiniredis(t *testing.T) {
 	for seed := range uint64(6) {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
@@ -27,8 +31,17 @@ func TestZIndexMatchesMiniredis(t *testing.T) {
 	}
 }
 
+// FuzzZIndex is the same check from fuzzed seeds:
+// go test -fuzz FuzzZIndex ./embedded
+func FuzzZIndex(f *testing.F) {
+	f.Add(uint64(0))
+	f.Fuzz(func(t *testing.T, seed uint64) {
+		zIndexProperty(t, seed, 200)
+	})
+}
+
 func zIndexProperty(t *testing.T, seed uint64, steps int) {
-	s, e := newEmbeddedEngine(t)
+	s, e := newEmbeddedEngine(t, WithTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
 	if got := e.rawDo(t, "FUNCTION", "LOAD", zLib); got != "$2\r\nzt\r\n" {
 		t.Fatalf("FUNCTION LOAD: %q", got)
 	}
@@ -95,6 +108,18 @@ func zIndexProperty(t *testing.T, seed uint64, steps int) {
 			// (not SUM: miniredis makes NaN of +inf plus -inf)
 			return []string{"ZUNIONSTORE", k, "2", key(), key(), "AGGREGATE", []string{"MIN", "MAX"}[r.IntN(2)]}
 		case 12:
+			switch r.IntN(6) {
+			case 0:
+				return []string{"SWAPDB", "0", "1"}
+			case 1:
+				return []string{"MOVE", k, "1"}
+			case 2:
+				return []string{"PEXPIRE", k, strconv.Itoa(r.IntN(4))} // the loop moves the clock
+			case 3:
+				return []string{"EVAL", "return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])", "1", k, score(), member()}
+			case 4:
+				return []string{"FCALL", "z1", "0", "ZADD", k, score(), member()} // in db 1
+			}
 			return []string{"SET", k, "v"}
 		}
 		return []string{"ZREMRANGEBYRANK", k, index(), index()}
@@ -156,12 +181,28 @@ func zIndexProperty(t *testing.T, seed uint64, steps int) {
 
 	for step := range steps {
 		w := write()
-		if r.IntN(3) == 0 {
+		switch {
+		case w[0] == "SWAPDB" || w[0] == "MOVE" || w[0] == "EVAL" || w[0] == "FCALL":
+			e.rawDo(t, w...)
+		case r.IntN(3) == 0:
 			w = fcall(w)
+			e.rawDo(t, w...)
+		case r.IntN(5) == 0:
+			// In a transaction: miniredis runs it at EXEC.
+			e.rawDo(t, "MULTI")
+			e.rawDo(t, w...)
+			e.rawDo(t, "EXEC")
+		default:
+			e.rawDo(t, w...)
 		}
-		e.rawDo(t, w...)
+		if r.IntN(3) == 0 {
+			s.FastForward(time.Duration(r.IntN(3)) * time.Millisecond)
+		}
 		for range 3 {
 			q := read()
+			if r.IntN(4) == 0 {
+				q = append([]string{"FCALL", "z1", "0"}, q...) // read db 1
+			}
 			got, want := answers(q, true), answers(q, false)
 			if d := cmp.Diff(want, got); d != "" {
 				t.Fatalf("step %d after %q: %q: index differs from miniredis (-miniredis +index):\n%s", step, w, q, d)
