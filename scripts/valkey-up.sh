@@ -23,6 +23,24 @@ start() { # port [extra args...]
 
 start 16379
 cluster_ports=(17001 17002 17003)
+# A cluster is either running whole or started afresh: a node restarted on an old nodes.conf
+# would remember slots whose data is gone, and `--cluster create` refuses non-empty nodes.
+healthy=1
+for p in "${cluster_ports[@]}"; do
+  valkey-cli -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || healthy=0
+done
+if [ "$healthy" = 0 ]; then
+  for p in "${cluster_ports[@]}"; do
+    valkey-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
+  done
+  for p in "${cluster_ports[@]}"; do
+    for _ in $(seq 1 50); do
+      valkey-cli -p "$p" ping >/dev/null 2>&1 || break
+      sleep 0.1
+    done
+    rm -rf "${dir:?}/$p"
+  done
+fi
 for p in "${cluster_ports[@]}"; do
   start "$p" --cluster-enabled yes --cluster-config-file "$dir/$p/nodes.conf" --cluster-node-timeout 2000
 done
