@@ -51,7 +51,7 @@ type config struct {
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.addr, "addr", os.Getenv("FFGO_VALKEY_ADDR"), "Valkey address, or comma-separated cluster addresses; empty runs the embedded engine (env FFGO_VALKEY_ADDR)")
-	flag.IntVar(&cfg.n, "n", 200, "executions to create")
+	flag.IntVar(&cfg.n, "n", 1000, "executions to create")
 	flag.IntVar(&cfg.workers, "workers", 3, "worker instances")
 	flag.IntVar(&cfg.concurrency, "concurrency", 8, "tasks each worker runs at once")
 	flag.IntVar(&cfg.flakyEvery, "flaky-every", 25, "every k-th execution fails its first attempt and is retried (0: none)")
