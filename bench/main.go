@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffgo/ffscripts"
+	"github.com/flowfabric/ffgo/internal/valkeyserver"
 	"github.com/redis/go-redis/v9"
 	"github.com/valkey-io/valkey-go"
 )
@@ -125,11 +126,11 @@ func main() {
 func run(ctx context.Context, cfg config) error {
 	rep := &report{cfg: cfg}
 	if cfg.addr == "" {
-		srv, err := startValkey(ctx, cfg.server, strings.Fields(cfg.extra))
+		srv, err := valkeyserver.Start(ctx, cfg.server, strings.Fields(cfg.extra)...)
 		if err != nil {
 			return err
 		}
-		defer srv.Stop()
+		defer srv.Close()
 		cfg.addr, cfg.ownServer = srv.Addr, true
 		rep.cfg = cfg
 		logf("started valkey-server on %s", srv.Addr)

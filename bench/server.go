@@ -2,84 +2,14 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/valkey-io/valkey-go"
 )
 
-// valkeyServer is a private valkey-server started for the benchmark, so that
-// INFO commandstats and CONFIG RESETSTAT see this program's commands only.
-type valkeyServer struct {
-	Addr string
-	cmd  *exec.Cmd
-}
-
-// startValkey starts bin on a free loopback port without persistence and
-// waits until it answers PING.
-func startValkey(ctx context.Context, bin string, extra []string) (*valkeyServer, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	s := &valkeyServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return s, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			s.Stop()
-			return nil, fmt.Errorf("valkey-server on %s did not come up: %w", s.Addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// Stop ends the server process this program started.
-func (s *valkeyServer) Stop() {
-	if s == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// newClient connects a valkey-go client with the options the library's tests
-// use (no client-side caching).
 func newClient(addr string) (valkey.Client, error) {
 	return valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 }

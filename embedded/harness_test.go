@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/flowfabric/ffgo/internal/valkeyserver"
 	"github.com/valkey-io/valkey-go"
 )
 
@@ -166,32 +166,10 @@ func newValkeyEngine(t testing.TB) *engine {
 // loopback port until the test ends.
 func startPrivateValkey(t testing.TB, bin string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := valkeyserver.Start(context.Background(), bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for range 100 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			rc := newRawConn(c)
-			out, err := rc.do("PING")
-			c.Close()
-			if err == nil && out == "+PONG\r\n" {
-				return addr
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("valkey-server on port %d did not answer PING", port)
-	return ""
+	t.Cleanup(s.Close)
+	return s.Addr
 }
