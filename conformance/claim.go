@@ -34,6 +34,12 @@ func ClaimScenarios() []Scenario {
 		{Name: "claim/fencing", Contract: "claim", Run: claimFencing},
 		{Name: "claim/revoke_reclaim", Contract: "claim", Run: claimRevoke},
 		{Name: "claim/claim_next", Contract: "claim", Run: claimNext},
+		{Name: "claim/update_progress", Contract: "claim", Run: claimUpdateProgress},
+		{Name: "claim/append_frame", Contract: "claim", Pins: []string{"D13"}, Run: claimAppendFrame},
+		{Name: "claim/set_execution_tags", Contract: "claim", Run: claimSetTags},
+		{Name: "claim/claim_grant_expired", Contract: "claim", Time: "poll", Run: claimGrantExpired},
+		{Name: "claim/holder_after_lease_expiry", Contract: "claim", Time: "poll", Run: claimHolderAfterLeaseExpiry},
+		{Name: "claim/expire_active", Contract: "claim", Run: claimExpireActive},
 	}
 }
 

@@ -17,6 +17,7 @@ var Known = []KnownDifference{
 	{"D5", "lua/DEVIATIONS.md", "a past delay_until lands in eligible, not delayed (claim/create_delayed)"},
 	{"D7", "lua/DEVIATIONS.md", "renew keeps the lane active score at the claim-time expiry (claim/renew)"},
 	{"D8", "lua/DEVIATIONS.md", "cancel also SREMs the holder's worker lease set (claim/cancel)"},
+	{"D13", "lua/DEVIATIONS.md", "summary-mode and stream_mode input errors are found before any write (claim/append_frame)"},
 	{"D14", "lua/DEVIATIONS.md", "capability_mismatch detail lists each missing token once (claim/capability_block_unblock)"},
 	{"S1", "lua/DEVIATIONS.md", "every resume closes all waitpoints and conditions of the suspension (signal/*)"},
 	{"S2", "lua/DEVIATIONS.md", "a waitpoint of an earlier suspension answers waitpoint_closed (signal/stale_waitpoint)"},

@@ -42,6 +42,22 @@ var mutants = []mutant{
 	{name: "waitpoint token binds other fields",
 		old: "return wp_id .. '|' .. wp_key .. '|' .. created_at", new: "return wp_id .. '|' .. created_at",
 		scenario: "signal/suspend_and_resume_by_signal", detail: "WaitpointToken"},
+	{name: "progress writes an empty pct",
+		old: "if (args[4] or '') ~= '' then H.push(f, 'progress_pct', args[4]) end", new: "H.push(f, 'progress_pct', args[4] or '')",
+		scenario: "claim/update_progress", detail: "progress_pct"},
+	{name: "claim deletes an expired grant",
+		old:      "if gexp and gexp < now then return err('claim_grant_expired') end\n  redis.call('DEL', keys[2])",
+		new:      "redis.call('DEL', keys[2])\n  if gexp and gexp < now then return err('claim_grant_expired') end",
+		scenario: "claim/claim_grant_expired", detail: "grant left in place"},
+	{name: "tags are not written",
+		old: "redis.call('HSET', keys[2], unpack(args))\n  redis.call('HSET', keys[1], 'last_mutation_at', now_ms())\n  return ok(tostring(n / 2))",
+		new: "return ok(tostring(n / 2))", scenario: "claim/set_execution_tags", detail: "tags differs"},
+	{name: "expire leaves the holder's worker lease set",
+		old: "H.release_lease(eid, keys[4], keys[6], keys[8], keys[7], holder)", new: "H.release_lease(eid, keys[4], keys[6], keys[8])",
+		scenario: "claim/expire_active", detail: "worker:wi-a"},
+	{name: "append_frame counts bytes twice",
+		old: "redis.call('HINCRBY', keys[3], 'total_bytes', #payload)", new: "redis.call('HINCRBY', keys[3], 'total_bytes', 2 * #payload)",
+		scenario: "claim/append_frame", detail: "total_bytes"},
 }
 
 func mutate(t *testing.T, m mutant) string {
