@@ -834,6 +834,13 @@ func (w *Worker) blockRoute(ctx context.Context, lane string, p keyspace.Partiti
 // An execution resuming an interrupted attempt is continued with
 // ff_claim_resumed_execution.
 func (w *Worker) ClaimFromGrant(ctx context.Context, lane string, id keyspace.ExecutionID) (*Task, error) {
+	return w.withPermit(id, func() (*Task, error) { return w.claimFromGrant(ctx, lane, id) })
+}
+
+// withPermit runs a grant-consuming claim of id: it refuses a closed worker or an id of
+// another deployment, takes a concurrency permit before anything is sent (so a saturated
+// worker never consumes a grant), and gives the permit back when the claim fails.
+func (w *Worker) withPermit(id keyspace.ExecutionID, claim func() (*Task, error)) (*Task, error) {
 	if w.isClosed() {
 		return nil, ErrClosed
 	}
@@ -843,7 +850,7 @@ func (w *Worker) ClaimFromGrant(ctx context.Context, lane string, id keyspace.Ex
 	if !w.acquire() {
 		return nil, ErrAtCapacity
 	}
-	t, err := w.claimFromGrant(ctx, lane, id)
+	t, err := claim()
 	if err != nil {
 		w.releasePermit()
 		return nil, err
@@ -886,21 +893,7 @@ func (w *Worker) claimFromGrant(ctx context.Context, lane string, id keyspace.Ex
 // the library fails it terminally and the error matches
 // ffscripts.ErrMaxRetriesExhausted.
 func (w *Worker) ClaimFromReclaimGrant(ctx context.Context, lane string, id keyspace.ExecutionID) (*Task, error) {
-	if w.isClosed() {
-		return nil, ErrClosed
-	}
-	if err := w.parts.Check(id); err != nil {
-		return nil, err
-	}
-	if !w.acquire() {
-		return nil, ErrAtCapacity
-	}
-	t, err := w.reclaim(ctx, lane, id)
-	if err != nil {
-		w.releasePermit()
-		return nil, err
-	}
-	return t, nil
+	return w.withPermit(id, func() (*Task, error) { return w.reclaim(ctx, lane, id) })
 }
 
 func (w *Worker) reclaim(ctx context.Context, lane string, id keyspace.ExecutionID) (*Task, error) {
