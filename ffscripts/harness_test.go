@@ -21,6 +21,7 @@ import (
 
 	"github.com/flowfabric/ffgo/embedded"
 	"github.com/flowfabric/ffgo/ffscripts"
+	"github.com/flowfabric/ffgo/ffscripts/fcall"
 	"github.com/google/uuid"
 	"github.com/valkey-io/valkey-go"
 )
@@ -52,7 +53,7 @@ func embeddedTarget() (valkey.Client, error) {
 		}
 		embDB, embErr = valkey.NewClient(srv.ClientOption())
 		if embErr == nil {
-			embErr = forceLoad(embDB)
+			embErr = loadLibrary(embDB)
 		}
 	})
 	return embDB, embErr
@@ -91,7 +92,7 @@ func targets(t *testing.T) []target {
 			DisableCache: true,
 		})
 		if realErr == nil {
-			realErr = forceLoad(realDB)
+			realErr = loadLibrary(realDB)
 		}
 	})
 	if realErr != nil {
@@ -100,28 +101,20 @@ func targets(t *testing.T) []target {
 	return append(out, target{name: "valkey", db: realDB})
 }
 
-// forceLoad runs FUNCTION LOAD REPLACE of the embedded library on every primary: the
-// shared test server may hold an older build carrying the same version string, which
-// ffscripts.Load would leave in place.
+// loadLibrary loads the library on every primary with fcall.Load, which replaces a server's
+// copy whose version or code differs (the shared test server may hold another build).
 // FFGO_LIBRARY_FILE, when set, names a flattened library to load instead (to try Lua
 // changes before the package is regenerated).
-func forceLoad(db valkey.Client) error {
-	ctx := context.Background()
-	src := ffscripts.Source()
+func loadLibrary(db valkey.Client) error {
+	lib := fcall.Library{Name: ffscripts.LibraryName, Version: ffscripts.LibraryVersion, VersionFunction: ffscripts.FnVersion, Source: ffscripts.Source()}
 	if p := os.Getenv("FFGO_LIBRARY_FILE"); p != "" {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		src = string(b)
+		lib.Source = string(b)
 	}
-	for addr, n := range db.Nodes() {
-		err := n.Do(ctx, n.B().FunctionLoad().Replace().FunctionCode(src).Build()).Error()
-		if err != nil && !strings.HasPrefix(err.Error(), "READONLY") {
-			return fmt.Errorf("FUNCTION LOAD on %s: %w", addr, err)
-		}
-	}
-	return nil
+	return fcall.Load(context.Background(), db, lib)
 }
 
 // fx is one test's view of one target: a client, a private partition and a lane.
