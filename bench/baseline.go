@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/valkey-io/valkey-go"
 )
@@ -38,57 +35,19 @@ func fillRaw(ctx context.Context, c valkey.Client, n int, payload []byte) error 
 // drainRaw pops n items with workers goroutines; each pop is followed by an
 // INCR. When the n-th INCR answers, it pushes one stop item per worker.
 func drainRaw(ctx context.Context, c valkey.Client, n, workers int) (drainResult, error) {
-	var (
-		mu    sync.Mutex
-		lats  = make([]time.Duration, 0, n)
-		done  atomic.Int64
-		end   atomic.Int64
-		wg    sync.WaitGroup
-		first error
-		once  sync.Once
-	)
-	start := time.Now()
-	defer progress("drain", n, &done)()
-	for range workers {
-		wg.Go(func() {
-			var local []time.Duration
-			defer func() {
-				mu.Lock()
-				lats = append(lats, local...)
-				mu.Unlock()
-			}()
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				v, err := popOne(ctx, c)
-				if err == nil && v == rawStop {
-					return
-				}
-				if err == nil {
-					err = c.Do(ctx, c.B().Incr().Key(rawCounter).Build()).Error()
-				}
-				if err != nil {
-					once.Do(func() { first = err })
-					return
-				}
-				local = append(local, time.Since(t0))
-				if done.Add(1) == int64(n) {
-					end.Store(int64(time.Since(start)))
-					stop := c.B().Rpush().Key(rawList).Element(rawStop)
-					for range workers - 1 {
-						stop = stop.Element(rawStop)
-					}
-					if err := c.Do(ctx, stop.Build()).Error(); err != nil {
-						once.Do(func() { first = err })
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first != nil {
-		return drainResult{}, first
-	}
-	return drainResult{N: n, Elapsed: time.Duration(end.Load()), Lat: summarize(lats)}, nil
+	return drainLoop(ctx, n, workers, func() (bool, error) {
+		v, err := popOne(ctx, c)
+		if err != nil || v == rawStop {
+			return v == rawStop, err
+		}
+		return false, c.Do(ctx, c.B().Incr().Key(rawCounter).Build()).Error()
+	}, func() error {
+		stop := c.B().Rpush().Key(rawList).Element(rawStop)
+		for range workers - 1 {
+			stop = stop.Element(rawStop)
+		}
+		return c.Do(ctx, stop.Build()).Error()
+	})
 }
 
 // popOne runs BLMPOP 5 1 list LEFT COUNT 1 and returns the element.

@@ -196,16 +196,34 @@ func (d drainResult) rate() float64 { return float64(d.N) / d.Elapsed.Seconds() 
 func drainScripts(ctx context.Context, db valkey.Client, l ffLane, n, workers int) (drainResult, error) {
 	const instance = "bench-1"
 	c := ffscripts.New(db)
+	return drainLoop(ctx, n, workers, func() (bool, error) {
+		t, err := l.claimNext(ctx, c, instance)
+		if errors.Is(err, ffscripts.ErrNoEligibleExecution) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return false, l.complete(ctx, c, t, instance)
+	}, nil)
+}
+
+// drainLoop runs workers goroutines that each call task until it reports the queue empty
+// or fails; every successful call is one executed task, whose latency is recorded. The
+// n-th task stamps the elapsed time and then runs last (when not nil), e.g. to release
+// blocked poppers. The first error ends the drain; so does a count other than n.
+func drainLoop(ctx context.Context, n, workers int, task func() (empty bool, err error), last func() error) (drainResult, error) {
 	var (
 		mu    sync.Mutex
 		lats  = make([]time.Duration, 0, n)
 		done  atomic.Int64
+		end   atomic.Int64
 		wg    sync.WaitGroup
 		first error
 		once  sync.Once
 	)
+	fail := func(err error) { once.Do(func() { first = err }) }
 	start := time.Now()
-	var end atomic.Int64
 	defer progress("drain", n, &done)()
 	for range workers {
 		wg.Go(func() {
@@ -217,20 +235,22 @@ func drainScripts(ctx context.Context, db valkey.Client, l ffLane, n, workers in
 			}()
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				t, err := l.claimNext(ctx, c, instance)
-				if errors.Is(err, ffscripts.ErrNoEligibleExecution) {
+				empty, err := task()
+				if err != nil {
+					fail(err)
 					return
 				}
-				if err == nil {
-					err = l.complete(ctx, c, t, instance)
-				}
-				if err != nil {
-					once.Do(func() { first = err })
+				if empty {
 					return
 				}
 				local = append(local, time.Since(t0))
 				if done.Add(1) == int64(n) {
 					end.Store(int64(time.Since(start)))
+					if last != nil {
+						if err := last(); err != nil {
+							fail(err)
+						}
+					}
 				}
 			}
 		})

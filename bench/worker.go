@@ -97,51 +97,14 @@ func drainWorkerClaim(ctx context.Context, db valkey.Client, l ffLane, n, worker
 		return drainResult{}, err
 	}
 	defer w.Close(context.WithoutCancel(ctx))
-	var (
-		mu    sync.Mutex
-		lats  = make([]time.Duration, 0, n)
-		done  atomic.Int64
-		end   atomic.Int64
-		wg    sync.WaitGroup
-		first error
-		once  sync.Once
-	)
-	start := time.Now()
-	defer progress("drain", n, &done)()
-	for range workers {
-		wg.Go(func() {
-			var local []time.Duration
-			defer func() {
-				mu.Lock()
-				lats = append(lats, local...)
-				mu.Unlock()
-			}()
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				t, err := w.ClaimNext(ctx)
-				if errors.Is(err, worker.ErrNoTask) {
-					return
-				}
-				if err == nil {
-					err = t.Complete(ctx, []byte("ok"))
-				}
-				if err != nil {
-					once.Do(func() { first = err })
-					return
-				}
-				local = append(local, time.Since(t0))
-				if done.Add(1) == int64(n) {
-					end.Store(int64(time.Since(start)))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first != nil {
-		return drainResult{}, first
-	}
-	if got := done.Load(); got != int64(n) {
-		return drainResult{}, fmt.Errorf("drained %d executions, want %d", got, n)
-	}
-	return drainResult{N: n, Elapsed: time.Duration(end.Load()), Lat: summarize(lats)}, nil
+	return drainLoop(ctx, n, workers, func() (bool, error) {
+		t, err := w.ClaimNext(ctx)
+		if errors.Is(err, worker.ErrNoTask) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return false, t.Complete(ctx, []byte("ok"))
+	}, nil)
 }
