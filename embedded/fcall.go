@@ -333,20 +333,29 @@ func (s *Server) commandName(raw string) (string, bool) {
 // integral values in long long range as integers, anything else with the
 // shortest round-trip digits (fpconv_dtoa).
 func formatArgNumber(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		if math.Signbit(f) {
-			return "-nan"
-		}
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case f == math.Trunc(f) && f >= -9223372036854775808.0 && f < 9223372036854775808.0:
+	if s, ok := nonFinite(f); ok {
+		return s
+	}
+	if f == math.Trunc(f) && f >= -9223372036854775808.0 && f < 9223372036854775808.0 {
 		return strconv.FormatInt(int64(f), 10)
 	}
 	return fpconv.Dtoa(f)
+}
+
+// nonFinite spells NaN and the infinities as C's printf does, for both number formats.
+func nonFinite(f float64) (string, bool) {
+	switch {
+	case math.IsNaN(f):
+		if math.Signbit(f) {
+			return "-nan", true
+		}
+		return "nan", true
+	case math.IsInf(f, 1):
+		return "inf", true
+	case math.IsInf(f, -1):
+		return "-inf", true
+	}
+	return "", false
 }
 
 // replyToLua converts a command reply for redis.call, as Valkey does.

@@ -554,16 +554,8 @@ func (s *Server) luaACLCheckCmd(L *lua.LState) int {
 
 // formatNumber14 is C's "%.14g", Lua 5.1's number format (tostring, cjson).
 func formatNumber14(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		if math.Signbit(f) {
-			return "-nan"
-		}
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
+	if s, ok := nonFinite(f); ok {
+		return s
 	}
 	return strconv.FormatFloat(f, 'g', 14, 64)
 }
