@@ -347,23 +347,48 @@ local function write_lease(k, a, epoch, attempt_id, now, exp, renew_deadline)
   redis.call('ZADD', k.active, exp, eid)
 end
 
--- Creates attempt <count> (exec_core's total_attempt_count) and its lease and moves the
--- execution to running; epoch0, st, started are exec_core's current_lease_epoch,
--- attempt_state, started_at as read (false when absent). The pending_* lineage of a retry
--- or replay is read here (before exec_core is written).
+-- The claim's exec_core write (§8.4, DEVIATIONS.md D6) in one direct HSET (no intermediate
+-- table: Lua 5.1 table growth is costly on the hot path), less terminal_outcome and
+-- started_at; the varargs (field, value, ...) go last.
+local function write_claim_core(core, a, idx, epoch, exp, renew_deadline, now, ...)
+  redis.call('HSET', core, 'lifecycle_phase', 'active', 'ownership_state', 'leased',
+    'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
+    'attempt_state', 'running_attempt', 'public_state', 'active',
+    'current_attempt_index', idx, 'total_attempt_count', idx + 1,
+    'current_attempt_id', a.attempt_id, 'current_lease_id', a.lease_id,
+    'current_lease_epoch', epoch, 'current_worker_id', a.worker_id,
+    'current_worker_instance_id', a.worker_instance_id, 'current_lane', a.lane,
+    'lease_acquired_at', now, 'lease_expires_at', exp, 'lease_last_renewed_at', now,
+    'lease_renewal_deadline', renew_deadline, 'lease_expired_at', '', 'lease_revoked_at', '',
+    'lease_revoke_reason', '', 'pending_retry_reason', '', 'pending_replay_reason', '',
+    'pending_replay_requested_by', '', 'pending_previous_attempt_index', '',
+    'last_transition_at', now, 'last_mutation_at', now, ...)
+end
+
+-- The exec_core fields a new-attempt claim reads first (ff_claim_execution, ff_claim_next):
+-- v[1..8] = lifecycle_phase, ownership_state, eligibility_state, terminal_outcome,
+-- attempt_state, current_lease_epoch, total_attempt_count, started_at.
+
+-- Creates attempt <total_attempt_count> and its lease and moves the execution to running.
+-- v holds exec_core's fields as read (layout above; false when absent); the pending_*
+-- lineage of a retry or replay is read here (before exec_core is written). exec_core gets
+-- the claim's fields (§8.4, DEVIATIONS.md D6) except those v shows already hold the value
+-- the claim writes: terminal_outcome "none" and a set started_at (kept) are not rewritten
+-- (lua/README.md, Cost).
 -- k.attempt_base is "ff:attempt:T:E:". Returns lease_id, epoch, expires_at, attempt_id,
 -- index, type (strings). Shared by ff_claim_execution and ff_claim_next so both write the
 -- same state.
-local function claim_new_attempt(k, a, epoch0, count, st, started, now)
-  local eid, core = a.eid, k.core
-  local epoch = (tonumber(epoch0) or 0) + 1
-  local idx = tonumber(count) or 0
+local function claim_new_attempt(k, a, v, now)
+  local eid, core, st = a.eid, k.core, v[5]
+  local epoch = (tonumber(v[6]) or 0) + 1
+  local idx = tonumber(v[7]) or 0
   local exp = now + a.ttl
   local renew_deadline = now + a.renew_before
   local atype = 'initial'
   if st == 'pending_retry_attempt' then atype = 'retry'
   elseif st == 'pending_replay_attempt' then atype = 'replay' end
-  local akey = k.attempt_base .. idx
+  local sidx = tostring(idx) -- formatted once: the attempt key and the reply
+  local akey = k.attempt_base .. sidx
   redis.call('HSET', akey, 'attempt_id', a.attempt_id, 'execution_id', eid, 'attempt_index', idx,
     'attempt_type', atype, 'attempt_state', 'started', 'created_at', now, 'started_at', now,
     'lease_id', a.lease_id, 'lease_epoch', epoch, 'worker_id', a.worker_id,
@@ -392,20 +417,16 @@ local function claim_new_attempt(k, a, epoch0, count, st, started, now)
     if n > 0 then redis.call('HSET', akey .. ':policy', unpack(pf)) end
   end
   write_lease(k, a, epoch, a.attempt_id, now, exp, renew_deadline)
-  -- one direct HSET (no intermediate table: Lua 5.1 table growth is costly on the hot path)
-  if started == nil or started == false or started == '' then started = now end
-  redis.call('HSET', core, 'lifecycle_phase', 'active', 'ownership_state', 'leased',
-    'eligibility_state', 'not_applicable', 'blocking_reason', 'none', 'blocking_detail', '',
-    'terminal_outcome', 'none', 'attempt_state', 'running_attempt', 'public_state', 'active',
-    'current_attempt_index', idx, 'total_attempt_count', idx + 1,
-    'current_attempt_id', a.attempt_id, 'current_lease_id', a.lease_id,
-    'current_lease_epoch', epoch, 'current_worker_id', a.worker_id,
-    'current_worker_instance_id', a.worker_instance_id, 'current_lane', a.lane,
-    'lease_acquired_at', now, 'lease_expires_at', exp, 'lease_last_renewed_at', now,
-    'lease_renewal_deadline', renew_deadline, 'lease_expired_at', '', 'lease_revoked_at', '',
-    'lease_revoke_reason', '', 'pending_retry_reason', '', 'pending_replay_reason', '',
-    'pending_replay_requested_by', '', 'pending_previous_attempt_index', '',
-    'started_at', started, 'last_transition_at', now, 'last_mutation_at', now)
+  -- started_at is set once: written only while empty (the varargs of write_claim_core)
+  local started = v[8]
+  if started == false or started == '' then
+    write_claim_core(core, a, idx, epoch, exp, renew_deadline, now, 'started_at', now)
+  else
+    write_claim_core(core, a, idx, epoch, exp, renew_deadline, now)
+  end
+  -- claimable() let only terminal_outcome "none" or a missing field through; a missing
+  -- field is written like any other
+  if v[4] ~= 'none' then redis.call('HSET', core, 'terminal_outcome', 'none') end
   local at = a.attempt_timeout
   if at and at ~= 0 then redis.call('ZADD', k.attempt_timeout, now + at, eid) end
   local dl = a.deadline
@@ -413,7 +434,7 @@ local function claim_new_attempt(k, a, epoch0, count, st, started, now)
   redis.call('XADD', k.lease_history, 'MAXLEN', '~', '1000', '*', 'event', 'acquired',
     'lease_id', a.lease_id, 'lease_epoch', epoch, 'attempt_id', a.attempt_id,
     'attempt_index', idx, 'worker_id', a.worker_id, 'ts', now)
-  return a.lease_id, tostring(epoch), tostring(exp), a.attempt_id, tostring(idx), atype
+  return a.lease_id, tostring(epoch), tostring(exp), a.attempt_id, sidx, atype
 end
 
 -- Continues the interrupted attempt of c with a new lease. c needs current_lease_epoch,
@@ -534,7 +555,7 @@ redis.register_function('ff_claim_execution', function(keys, args)
   if not v[1] then return err('execution_not_found') end
   local c = {lifecycle_phase = v[1], ownership_state = v[2], eligibility_state = v[3],
     terminal_outcome = v[4], attempt_state = v[5], current_lease_epoch = v[6],
-    total_attempt_count = v[7], started_at = v[8]}
+    total_attempt_count = v[7]}
   e = claimable(c)
   if e then return e end
   local a = {eid = eid, worker_id = args[2] or '', worker_instance_id = args[3] or '',
@@ -551,7 +572,7 @@ redis.register_function('ff_claim_execution', function(keys, args)
     attempts = keys[9], lease_current = keys[10], lease_history = keys[11], active = keys[12],
     attempt_timeout = keys[13], deadline = keys[14],
     attempt_base = 'ff:attempt:' .. exec_base(core, eid) .. ':'}
-  return ok(claim_new_attempt(k, a, v[6], v[7], v[5], v[8], now))
+  return ok(claim_new_attempt(k, a, v, now))
 end)
 
 ---------------------------------------------------------------------------
@@ -848,7 +869,7 @@ redis.register_function('ff_claim_next', function(keys, args)
         lid, epoch, exp, aid, idx, atype = claim_resumed_attempt(k, a, {current_lease_epoch = v[6],
           current_attempt_id = r[1], current_attempt_index = r[2]}, now)
       else
-        lid, epoch, exp, aid, idx, atype = claim_new_attempt(k, a, v[6], v[7], st, v[8], now)
+        lid, epoch, exp, aid, idx, atype = claim_new_attempt(k, a, v, now)
       end
       local reply = {1, 'OK', eid, lid, epoch, exp, aid, idx, atype, v[10] or '', v[11] or '',
         redis.call('GET', base .. 'payload') or ''}
