@@ -99,7 +99,7 @@ func ParseCreateExecution(r valkey.ValkeyResult) (CreateExecutionReply, error) {
 //
 // Errors: ErrInvalidInput, ErrInvalidPolicyJSON, ErrInvalidCapabilities.
 //
-// Lua: ff_create_execution (lua/execution.lua:77:1).
+// Lua: ff_create_execution (lua/execution.lua:80:1).
 func (c *Client) CreateExecution(ctx context.Context, k CreateExecutionKeys, a CreateExecutionArgs) (CreateExecutionReply, error) {
 	cmd, err := fcall.Build(FnCreateExecution, CreateExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -178,7 +178,7 @@ func ParseSetExecutionTags(r valkey.ValkeyResult) (SetExecutionTagsReply, error)
 //
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrInvalidTagKey.
 //
-// Lua: ff_set_execution_tags (lua/execution.lua:168:1).
+// Lua: ff_set_execution_tags (lua/execution.lua:171:1).
 func (c *Client) SetExecutionTags(ctx context.Context, k SetExecutionTagsKeys, a SetExecutionTagsArgs) (SetExecutionTagsReply, error) {
 	cmd, err := fcall.Build(FnSetExecutionTags, SetExecutionTagsCmd, c.db, k, a)
 	if err != nil {
@@ -248,7 +248,7 @@ func ParsePromoteDelayed(r valkey.ValkeyResult) (PromoteDelayedReply, error) {
 //
 // Errors: ErrInvalidInput.
 //
-// Lua: ff_promote_delayed (lua/execution.lua:198:1).
+// Lua: ff_promote_delayed (lua/execution.lua:201:1).
 func (c *Client) PromoteDelayed(ctx context.Context, k PromoteDelayedKeys, a PromoteDelayedArgs) (PromoteDelayedReply, error) {
 	cmd, err := fcall.Build(FnPromoteDelayed, PromoteDelayedCmd, c.db, k, a)
 	if err != nil {
@@ -321,7 +321,7 @@ func ParseBlockExecutionForAdmission(r valkey.ValkeyResult) (BlockExecutionForAd
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotActive,
 // ErrExecutionNotEligible, ErrInvalidBlockingReason.
 //
-// Lua: ff_block_execution_for_admission (lua/execution.lua:252:1).
+// Lua: ff_block_execution_for_admission (lua/execution.lua:255:1).
 func (c *Client) BlockExecutionForAdmission(ctx context.Context, k BlockExecutionForAdmissionKeys, a BlockExecutionForAdmissionArgs) (BlockExecutionForAdmissionReply, error) {
 	cmd, err := fcall.Build(FnBlockExecutionForAdmission, BlockExecutionForAdmissionCmd, c.db, k, a)
 	if err != nil {
@@ -392,7 +392,7 @@ func ParseUnblockExecution(r valkey.ValkeyResult) (UnblockExecutionReply, error)
 //
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotEligible.
 //
-// Lua: ff_unblock_execution (lua/execution.lua:294:1).
+// Lua: ff_unblock_execution (lua/execution.lua:297:1).
 func (c *Client) UnblockExecution(ctx context.Context, k UnblockExecutionKeys, a UnblockExecutionArgs) (UnblockExecutionReply, error) {
 	cmd, err := fcall.Build(FnUnblockExecution, UnblockExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -490,7 +490,7 @@ func ParseCancelExecution(r valkey.ValkeyResult) (CancelExecutionReply, error) {
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotActive, ErrLeaseRevoked,
 // ErrStaleLease.
 //
-// Lua: ff_cancel_execution (lua/execution.lua:351:1).
+// Lua: ff_cancel_execution (lua/execution.lua:354:1).
 func (c *Client) CancelExecution(ctx context.Context, k CancelExecutionKeys, a CancelExecutionArgs) (CancelExecutionReply, error) {
 	cmd, err := fcall.Build(FnCancelExecution, CancelExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -578,7 +578,7 @@ func ParseExpireExecution(r valkey.ValkeyResult) (ExpireExecutionReply, error) {
 //
 // Errors: ErrInvalidInput.
 //
-// Lua: ff_expire_execution (lua/execution.lua:428:1).
+// Lua: ff_expire_execution (lua/execution.lua:431:1).
 func (c *Client) ExpireExecution(ctx context.Context, k ExpireExecutionKeys, a ExpireExecutionArgs) (ExpireExecutionReply, error) {
 	cmd, err := fcall.Build(FnExpireExecution, ExpireExecutionCmd, c.db, k, a)
 	if err != nil {

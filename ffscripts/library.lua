@@ -922,27 +922,30 @@ local function policy_required_caps(policy)
   return csv
 end
 
--- Writes a new exec_core with one literal HSET, in the field order of H.state followed by
--- the identity/bookkeeping fields (no table growth on the hot path); the varargs (e.g.
--- 'required_capabilities', csv) go last.
+-- Writes a new exec_core with one literal HSET (no table growth on the hot path); the
+-- varargs (e.g. 'required_capabilities', csv) go last. Field order is the listpack's order,
+-- and every HGET/HMGET/HSET of a field scans from the head: the state vector comes first,
+-- then the lease and attempt fields that claim, renew and complete read and write, and the
+-- fields the hot path never touches last (lua/README.md, Cost). The order is not part of
+-- the contract (a hash converted to a hashtable has none).
 local function write_new_core(key, eid, ns, lane, kind, part, creator, priority, elig, reason,
     detail, public, until_s, now, ...)
   redis.call('HSET', key, 'lifecycle_phase', 'runnable', 'ownership_state', 'unowned',
     'eligibility_state', elig, 'blocking_reason', reason, 'blocking_detail', detail,
     'terminal_outcome', 'none', 'attempt_state', 'pending_first_attempt', 'public_state', public,
-    'execution_id', eid, 'namespace', ns, 'lane_id', lane, 'execution_kind', kind,
+    'current_lease_epoch', '0', 'current_lease_id', '', 'lease_expires_at', '',
+    'current_attempt_id', '', 'current_attempt_index', '', 'current_worker_instance_id', '',
+    'current_worker_id', '', 'lease_last_renewed_at', '', 'lease_renewal_deadline', '',
+    'lease_revoked_at', '', 'last_mutation_at', now, 'lease_expired_at', '',
+    'lease_revoke_reason', '', 'total_attempt_count', '0', 'started_at', '',
+    'last_transition_at', now, 'lease_acquired_at', '', 'current_lane', lane, 'completed_at', '',
+    'execution_kind', kind, 'namespace', ns, 'flow_id', '', 'pending_retry_reason', '',
+    'pending_replay_reason', '', 'pending_replay_requested_by', '',
+    'pending_previous_attempt_index', '', 'execution_id', eid, 'lane_id', lane,
     'partition_id', part, 'creator_identity', creator, 'priority', priority,
-    'delay_until', until_s, 'total_attempt_count', '0', 'current_attempt_index', '',
-    'current_attempt_id', '', 'current_lease_id', '', 'current_lease_epoch', '0',
-    'current_worker_id', '', 'current_worker_instance_id', '', 'current_lane', lane,
-    'retry_count', '0', 'replay_count', '0', 'lease_reclaim_count', '0', 'created_at', now,
-    'started_at', '', 'completed_at', '', 'last_transition_at', now, 'last_mutation_at', now,
-    'lease_acquired_at', '', 'lease_expires_at', '', 'lease_last_renewed_at', '',
-    'lease_renewal_deadline', '', 'lease_expired_at', '', 'lease_revoked_at', '',
-    'lease_revoke_reason', '', 'current_suspension_id', '', 'current_waitpoint_id', '',
-    'pending_retry_reason', '', 'pending_replay_reason', '', 'pending_replay_requested_by', '',
-    'pending_previous_attempt_index', '', 'progress_pct', '', 'progress_message', '',
-    'progress_updated_at', '', 'flow_id', '', ...)
+    'delay_until', until_s, 'retry_count', '0', 'replay_count', '0', 'lease_reclaim_count', '0',
+    'created_at', now, 'current_suspension_id', '', 'current_waitpoint_id', '',
+    'progress_pct', '', 'progress_message', '', 'progress_updated_at', '', ...)
 end
 
 ---------------------------------------------------------------------------
