@@ -128,6 +128,7 @@ func (s *Server) pinLocked() {
 		if db.TTL(e.key) == mark(e.at) {
 			db.Del(e.key)
 			s.zDrop(e.db, e.key)
+			s.xDrop(e.db, e.key)
 		}
 	}
 }
@@ -176,6 +177,7 @@ func (s *Server) track(db int, key string) {
 		// future (EXPIREAT, SET PXAT, GETEX EXAT, RESTORE ABSTTL).
 		mdb.Del(key)
 		s.zDrop(db, key)
+		s.xDrop(db, key)
 		return
 	}
 	if ttl != mark(at) {

@@ -220,9 +220,10 @@ func (s *Server) dispatchNamed(name string, args []string) reply {
 	r.peer.Resp3 = r.resp3
 	if !s.zRead(r.peer, r.curDB, name, args) {
 		s.beforeData(r.curDB, name, args)
-		s.srv.Dispatch(r.peer, args)
+		s.dispatchData(r.peer, r.curDB, name, args)
 		s.afterData(r.curDB, name, args)
 		s.zAfter(r.curDB, name, args)
+		s.xAfter(r.curDB, name, args)
 	}
 	r.w.Flush()
 	rep, _, err := parseReply(r.buf.Bytes())

@@ -84,6 +84,10 @@ type Server struct {
 	pinFrac time.Duration
 	exp     expiry // keys with a TTL, see expiry.go
 	z       zsets  // sorted-set indexes, see zindex.go
+	// xs models the node layout of streams (xnodes.go); xPeers are the
+	// engine's own miniredis clients for the trims it makes (xserve.go).
+	xs     map[dbKey]*xstream
+	xPeers map[int]*server.Peer
 
 	logMu  sync.Mutex
 	logs   []LogRecord
@@ -414,6 +418,7 @@ func (s *Server) dispatch(c *conn, args []string) {
 			s.z.busy--
 		}
 		s.zAfter(c.db, name, args)
+		s.xAfter(c.db, name, args)
 		if ttlCommands[name] && !c.inMulti {
 			s.afterData(c.db, name, args)
 		}
@@ -507,9 +512,10 @@ func (s *Server) data(c *conn, name string, args []string) {
 		return
 	}
 	s.beforeData(c.db, name, args)
-	s.srv.Dispatch(c.peer, args)
+	s.dispatchData(c.peer, c.db, name, args)
 	s.afterData(c.db, name, args)
 	s.zAfter(c.db, name, args)
+	s.xAfter(c.db, name, args)
 }
 
 // execMulti runs EXEC, then tracks the keys of the queued commands.
@@ -532,6 +538,7 @@ func (s *Server) execMulti(c *conn, args []string) {
 	}
 	s.srv.Dispatch(c.peer, args)
 	s.zAfter(c.db, "EXEC", args)
+	s.xAfterMulti(c.db, queued)
 	if rescan {
 		s.rescan()
 		return
