@@ -44,21 +44,9 @@ func TestClaimCost(t *testing.T) {
 	defer db.Close()
 	ctx := context.Background()
 	type lib struct{ name, src string }
-	cur := ffscripts.Source()
-	if p := os.Getenv("FFGO_LIBRARY_FILE"); p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cur = string(b)
-	}
-	libs := []lib{{"current", cur}}
-	if p := os.Getenv("FFGO_COST_BASELINE"); p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		libs = []lib{{"baseline", string(b)}, libs[0]}
+	libs := []lib{{"current", costLibrary(t, "FFGO_LIBRARY_FILE", ffscripts.Source())}}
+	if base := costLibrary(t, "FFGO_COST_BASELINE", ""); base != "" {
+		libs = []lib{{"baseline", base}, libs[0]}
 	}
 	load := func(src string) {
 		if err := db.Do(ctx, db.B().FunctionLoad().Replace().FunctionCode(src).Build()).Error(); err != nil {
@@ -319,3 +307,195 @@ func serverCPU(t *testing.T, db valkey.Client) func() int64 {
 		return v
 	}
 }
+
+// TestClaimCostInScript compares two flattened libraries on the hot path —
+// ff_create_execution, ff_claim_next, ff_complete_execution — inside one EVAL per run on a
+// Valkey of its own (FFGO_COST_ADDR; FFGO_COST_BASELINE names the other library, the
+// current one is ffscripts.Source() or FFGO_LIBRARY_FILE). Each library's source is wrapped
+// in a Lua function whose redis.register_function calls fill a table instead, so both
+// run in the same script; each side creates, claims and completes its own executions in
+// its own partition and lane, in batches of 50 that alternate between the two sides (which
+// side goes first alternates too), timed with os.clock: the server process's CPU time, as
+// the script runs on its main thread. KEYS and ARGV tables are built before each timed
+// batch, so what is measured is the function bodies with their redis.call commands, not
+// FCALL's own cost (parsing, argument tables, the reply), which is the same for both. The
+// alternation is much finer than TestClaimCost's rounds, so a shared machine's load lands
+// on both sides alike. The table gives, per function, the median over runs of each side's
+// 25th percentile over batches, the minimum over everything, and the median of the per-run
+// ratios current/baseline. FFGO_COST_ROUNDS sets the runs (default 5), FFGO_COST_N the
+// executions per side and run (default 2000). The script leaves ~14 keys per execution
+// behind and flushes nothing.
+func TestClaimCostInScript(t *testing.T) {
+	addr, base := os.Getenv("FFGO_COST_ADDR"), costLibrary(t, "FFGO_COST_BASELINE", "")
+	if addr == "" || base == "" {
+		t.Skip("FFGO_COST_ADDR and FFGO_COST_BASELINE are not both set (a Valkey of its own, a library file to compare with)")
+	}
+	script := inScriptHarness(base, costLibrary(t, "FFGO_LIBRARY_FILE", ffscripts.Source()))
+	db, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	runs, n := 5, 2000
+	if s := os.Getenv("FFGO_COST_ROUNDS"); s != "" {
+		runs, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("FFGO_COST_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	n -= n % 50
+	fns := []string{"ff_create_execution", "ff_claim_next", "ff_complete_execution"}
+	// p25[side][fn], low[side][fn]: one value per run; ratio[fn]: current/baseline per run
+	p25 := [2]map[string][]float64{{}, {}}
+	low := [2]map[string]float64{{}, {}}
+	ratio := map[string][]float64{}
+	ctx := context.Background()
+	for run := 0; run < runs; run++ {
+		id := uuid.NewString()[:8]
+		rows, err := db.Do(ctx, db.B().Eval().Script(script).Numkeys(0).
+			Arg(strconv.Itoa(n), "50", id, strconv.Itoa(run%2)).Build()).AsStrSlice()
+		if err != nil {
+			t.Fatalf("harness script: %v", err)
+		}
+		got := [2]map[string]float64{{}, {}}
+		for _, row := range rows { // "<side> <fn> <min> <p25>"
+			f := strings.Fields(row)
+			side, _ := strconv.Atoi(f[0])
+			mn, _ := strconv.ParseFloat(f[2], 64)
+			q, _ := strconv.ParseFloat(f[3], 64)
+			got[side][f[1]] = q
+			p25[side][f[1]] = append(p25[side][f[1]], q)
+			if l, ok := low[side][f[1]]; !ok || mn < l {
+				low[side][f[1]] = mn
+			}
+		}
+		for _, fn := range fns {
+			ratio[fn] = append(ratio[fn], got[1][fn]/got[0][fn])
+		}
+	}
+	med := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "µs per call inside one EVAL (os.clock), %d runs × %d executions per side: median over runs of the per-run p25 over batches of 50 (minimum)\n\n", runs, n)
+	sb.WriteString("| function | baseline | current | current/baseline (median of per-run ratios) |\n|---|---:|---:|---:|\n")
+	pair := [2]float64{}
+	for _, fn := range fns {
+		fmt.Fprintf(&sb, "| %s | %.1f (%.1f) | %.1f (%.1f) | %.3f |\n", fn, med(p25[0][fn]), low[0][fn],
+			med(p25[1][fn]), low[1][fn], med(ratio[fn]))
+		if fn != "ff_create_execution" {
+			pair[0] += med(p25[0][fn])
+			pair[1] += med(p25[1][fn])
+		}
+	}
+	fmt.Fprintf(&sb, "| claim_next + complete | %.1f | %.1f | %.3f |\n", pair[0], pair[1], pair[1]/pair[0])
+	fmt.Print(sb.String())
+}
+
+// costLibrary returns the library file named by the environment variable env, or dflt
+// when it is not set.
+func costLibrary(t *testing.T, env, dflt string) string {
+	p := os.Getenv(env)
+	if p == "" {
+		return dflt
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// registerRe matches the registration forms of a flattened library.
+var registerRe = regexp.MustCompile(`redis\.register_function\((['"][A-Za-z0-9_]+['"]),\s*`)
+
+// inScriptHarness returns the EVAL script of TestClaimCostInScript: both libraries wrapped
+// as functions that fill a table of their functions, then the driver.
+func inScriptHarness(baseline, current string) string {
+	var sb strings.Builder
+	for i, src := range []string{baseline, current} {
+		if strings.HasPrefix(src, "#!") {
+			src = src[strings.IndexByte(src, '\n')+1:]
+		}
+		src = registerRe.ReplaceAllString(src, "HF[$1] = (")
+		src = strings.ReplaceAll(src, "redis.register_function{", "HREG{")
+		fmt.Fprintf(&sb, "local function load_%d(HF)\nlocal HREG = function(t) HF[t.function_name] = t.callback end\n%s\nend\n", i, src)
+	}
+	sb.WriteString(inScriptDriver)
+	return sb.String()
+}
+
+// inScriptDriver runs both sides (ARGV: executions per side, batch size, run id, which side
+// goes first) and returns "<side> <function> <min> <p25>" rows, µs per call.
+const inScriptDriver = `
+local S = {{F = {}}, {F = {}}}
+load_0(S[1].F)
+load_1(S[2].F)
+local n, batch, run, first = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local fns = {'ff_create_execution', 'ff_claim_next', 'ff_complete_execution'}
+for si, s in ipairs(S) do
+  s.tag = '{fp:' .. (60000 + si) .. '}'
+  s.lane = 'cost-' .. run .. '-' .. si
+  s.t = {}
+  for _, fn in ipairs(fns) do s.t[fn] = {} end
+  s.ids, s.leases = {}, {}
+  for i = 1, n do s.ids[i] = s.tag .. ':' .. run .. '-' .. si .. '-' .. i end
+end
+local function x(s, eid, suffix) return 'ff:exec:' .. s.tag .. ':' .. eid .. ':' .. suffix end
+local function idx(s, suffix) return 'ff:idx:' .. s.tag .. ':' .. suffix end
+local function lane(s, suffix) return idx(s, 'lane:' .. s.lane .. ':' .. suffix) end
+-- the KEYS and ARGV of execution i (built before the timed loop, as FCALL builds them)
+local build = {
+  ff_create_execution = function(s, i)
+    local eid = s.ids[i]
+    return {x(s, eid, 'core'), x(s, eid, 'payload'), x(s, eid, 'policy'), x(s, eid, 'tags'),
+      lane(s, 'eligible'), 'ff:noop:' .. s.tag, idx(s, 'execution_deadline'), idx(s, 'all_executions')},
+      {eid, 'ns', s.lane, 'kind', '0', 'tester', '{}', 'payload', '', '', '{}', '', '1'}
+  end,
+  ff_claim_next = function(s, i)
+    return {lane(s, 'eligible'), lane(s, 'blocked:route'), idx(s, 'lease_expiry'),
+      idx(s, 'worker:wi:leases'), lane(s, 'active'), idx(s, 'attempt_timeout'),
+      idx(s, 'execution_deadline')}, {'w', 'wi', s.lane, '', 'lease-' .. i, 'attempt-' .. i, '30000',
+      '20000', '{}', '', ''}
+  end,
+  ff_complete_execution = function(s, i)
+    local c = s.leases[i]
+    local eid = c[3]
+    return {x(s, eid, 'core'), 'ff:attempt:' .. s.tag .. ':' .. eid .. ':0', idx(s, 'lease_expiry'),
+      idx(s, 'worker:wi:leases'), lane(s, 'terminal'), x(s, eid, 'lease:current'),
+      x(s, eid, 'lease:history'), lane(s, 'active'), 'ff:stream:' .. s.tag .. ':' .. eid .. ':0:meta',
+      x(s, eid, 'result'), idx(s, 'attempt_timeout'), idx(s, 'execution_deadline')},
+      {eid, c[4], c[5], c[7], 'result'}
+  end,
+}
+local K, A, R = {}, {}, {}
+for _, fn in ipairs(fns) do
+  for b = 0, n / batch - 1 do
+    for j = 0, 1 do
+      local s = S[((b + j + first) % 2) + 1]
+      local lo, hi = b * batch + 1, (b + 1) * batch
+      for i = lo, hi do K[i - lo + 1], A[i - lo + 1] = build[fn](s, i) end
+      local f = s.F[fn]
+      local t0 = os.clock()
+      for i = 1, batch do R[i] = f(K[i], A[i]) end
+      local dt = (os.clock() - t0) / batch * 1e6
+      for i = 1, batch do
+        local r = R[i]
+        if type(r) ~= 'table' or r[1] ~= 1 then
+          return redis.error_reply(fn .. ' failed: ' .. tostring(type(r) == 'table' and r[2] or r))
+        end
+        if fn == 'ff_claim_next' then s.leases[lo + i - 1] = r end
+      end
+      local tt = s.t[fn]
+      tt[#tt + 1] = dt
+    end
+  end
+end
+local out = {}
+for si, s in ipairs(S) do
+  for _, fn in ipairs(fns) do
+    local v = s.t[fn]
+    table.sort(v)
+    out[#out + 1] = string.format('%d %s %.3f %.3f', si - 1, fn, v[1], v[math.floor(#v / 4) + 1])
+  end
+end
+return out
+`
