@@ -658,7 +658,7 @@ func ParseClaimNext(r valkey.ValkeyResult) (ClaimNextReply, error) {
 // Errors: ErrInvalidInput, ErrInvalidPolicyJSON, ErrInvalidCapabilities,
 // ErrNoEligibleExecution.
 //
-// Lua: ff_claim_next (lua/claim.lua:489:1).
+// Lua: ff_claim_next (lua/claim.lua:496:1).
 func (c *Client) ClaimNext(ctx context.Context, k ClaimNextKeys, a ClaimNextArgs) (ClaimNextReply, error) {
 	cmd, err := fcall.Build(FnClaimNext, ClaimNextCmd, c.db, k, a)
 	if err != nil {
