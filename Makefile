@@ -1,5 +1,5 @@
 # ffgo: the common tasks. `make help` lists them.
-.PHONY: help demo generate verify test conformance bench lint valkey-up valkey-down bench-gen
+.PHONY: help demo generate verify test conformance soak bench lint valkey-up valkey-down bench-gen
 
 GO ?= go
 
@@ -9,6 +9,7 @@ help:
 	@echo "make verify       fail with a diff when ffscripts/ is stale (strict annotations)"
 	@echo "make test         install and start Valkey if needed, then run every test against it"
 	@echo "make conformance  contract scenarios x (embedded, standalone, cluster) + 1000 differential sequences"
+	@echo "make soak         20000 differential sequences from new seeds (SOAK=n to change; ~8 min)"
 	@echo "make bench        ffgo vs raw Valkey vs asynq on a private valkey-server (~3 min; bench/README.md)"
 	@echo "make lint         go vet and gofmt"
 	@echo "make valkey-up    start Valkey on 127.0.0.1:16379 and a cluster on :17001-17003"
@@ -29,8 +30,18 @@ demo:
 
 CLUSTER_TARGET = cluster://127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003
 
+# The differential's seeds are fixed, so that a run (CI's included) is
+# reproducible; `make soak` tries seeds from the clock, and a failure it finds
+# prints the command that replays it.
+DIFF_SEED ?= 1000001
+SOAK ?= 20000
+
 conformance: valkey-up
-	$(GO) run ./conformance/cmd/ffconform -target embedded -target valkey://127.0.0.1:16379 -target $(CLUSTER_TARGET) -diff 1000
+	$(GO) run ./conformance/cmd/ffconform -target embedded -target valkey://127.0.0.1:16379 -target $(CLUSTER_TARGET) -diff 1000 -diff-seed $(DIFF_SEED)
+
+soak:
+	bash scripts/install-valkey.sh
+	$(GO) run ./conformance/cmd/ffconform -run '^$$' -diff $(SOAK)
 
 bench:
 	bash scripts/install-valkey.sh
