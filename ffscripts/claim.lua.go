@@ -80,7 +80,7 @@ func ParseIssueClaimGrant(r valkey.ValkeyResult) (IssueClaimGrantReply, error) {
 // ErrGrantAlreadyExists, ErrExecutionNotInEligibleSet, ErrInvalidCapabilities,
 // ErrCapabilityMismatch.
 //
-// Lua: ff_issue_claim_grant (lua/claim.lua:185:1).
+// Lua: ff_issue_claim_grant (lua/claim.lua:184:1).
 func (c *Client) IssueClaimGrant(ctx context.Context, k IssueClaimGrantKeys, a IssueClaimGrantArgs) (IssueClaimGrantReply, error) {
 	cmd, err := fcall.Build(FnIssueClaimGrant, IssueClaimGrantCmd, c.db, k, a)
 	if err != nil {
@@ -201,7 +201,7 @@ func ParseClaimExecution(r valkey.ValkeyResult) (ClaimExecutionReply, error) {
 // ErrExecutionNotLeaseable, ErrLeaseConflict, ErrActiveAttemptExists,
 // ErrUseClaimResumedExecution, ErrInvalidClaimGrant, ErrClaimGrantExpired.
 //
-// Lua: ff_claim_execution (lua/claim.lua:239:1).
+// Lua: ff_claim_execution (lua/claim.lua:238:1).
 func (c *Client) ClaimExecution(ctx context.Context, k ClaimExecutionKeys, a ClaimExecutionArgs) (ClaimExecutionReply, error) {
 	cmd, err := fcall.Build(FnClaimExecution, ClaimExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -310,7 +310,7 @@ func ParseClaimResumedExecution(r valkey.ValkeyResult) (ClaimResumedExecutionRep
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotLeaseable,
 // ErrNotAResumedExecution, ErrInvalidClaimGrant, ErrClaimGrantExpired.
 //
-// Lua: ff_claim_resumed_execution (lua/claim.lua:295:1).
+// Lua: ff_claim_resumed_execution (lua/claim.lua:294:1).
 func (c *Client) ClaimResumedExecution(ctx context.Context, k ClaimResumedExecutionKeys, a ClaimResumedExecutionArgs) (ClaimResumedExecutionReply, error) {
 	cmd, err := fcall.Build(FnClaimResumedExecution, ClaimResumedExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -392,7 +392,7 @@ func ParseIssueReclaimGrant(r valkey.ValkeyResult) (IssueReclaimGrantReply, erro
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotReclaimable,
 // ErrGrantAlreadyExists, ErrInvalidCapabilities, ErrCapabilityMismatch.
 //
-// Lua: ff_issue_reclaim_grant (lua/claim.lua:336:1).
+// Lua: ff_issue_reclaim_grant (lua/claim.lua:335:1).
 func (c *Client) IssueReclaimGrant(ctx context.Context, k IssueReclaimGrantKeys, a IssueReclaimGrantArgs) (IssueReclaimGrantReply, error) {
 	cmd, err := fcall.Build(FnIssueReclaimGrant, IssueReclaimGrantCmd, c.db, k, a)
 	if err != nil {
@@ -517,7 +517,7 @@ func ParseReclaimExecution(r valkey.ValkeyResult) (ReclaimExecutionReply, error)
 // Errors: ErrInvalidInput, ErrExecutionNotFound, ErrExecutionNotReclaimable,
 // ErrMaxRetriesExhausted, ErrInvalidClaimGrant.
 //
-// Lua: ff_reclaim_execution (lua/claim.lua:382:1).
+// Lua: ff_reclaim_execution (lua/claim.lua:381:1).
 func (c *Client) ReclaimExecution(ctx context.Context, k ReclaimExecutionKeys, a ReclaimExecutionArgs) (ReclaimExecutionReply, error) {
 	cmd, err := fcall.Build(FnReclaimExecution, ReclaimExecutionCmd, c.db, k, a)
 	if err != nil {
@@ -658,7 +658,7 @@ func ParseClaimNext(r valkey.ValkeyResult) (ClaimNextReply, error) {
 // Errors: ErrInvalidInput, ErrInvalidPolicyJSON, ErrInvalidCapabilities,
 // ErrNoEligibleExecution.
 //
-// Lua: ff_claim_next (lua/claim.lua:496:1).
+// Lua: ff_claim_next (lua/claim.lua:495:1).
 func (c *Client) ClaimNext(ctx context.Context, k ClaimNextKeys, a ClaimNextArgs) (ClaimNextReply, error) {
 	cmd, err := fcall.Build(FnClaimNext, ClaimNextCmd, c.db, k, a)
 	if err != nil {

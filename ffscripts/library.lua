@@ -387,8 +387,7 @@ local function claim_new_attempt(k, a, v, now)
   local atype = 'initial'
   if st == 'pending_retry_attempt' then atype = 'retry'
   elseif st == 'pending_replay_attempt' then atype = 'replay' end
-  local sidx = tostring(idx) -- formatted once: the attempt key and the reply
-  local akey = k.attempt_base .. sidx
+  local akey = k.attempt_base .. idx
   redis.call('HSET', akey, 'attempt_id', a.attempt_id, 'execution_id', eid, 'attempt_index', idx,
     'attempt_type', atype, 'attempt_state', 'started', 'created_at', now, 'started_at', now,
     'lease_id', a.lease_id, 'lease_epoch', epoch, 'worker_id', a.worker_id,
@@ -434,7 +433,7 @@ local function claim_new_attempt(k, a, v, now)
   redis.call('XADD', k.lease_history, 'MAXLEN', '~', '1000', '*', 'event', 'acquired',
     'lease_id', a.lease_id, 'lease_epoch', epoch, 'attempt_id', a.attempt_id,
     'attempt_index', idx, 'worker_id', a.worker_id, 'ts', now)
-  return a.lease_id, tostring(epoch), tostring(exp), a.attempt_id, sidx, atype
+  return a.lease_id, tostring(epoch), tostring(exp), a.attempt_id, tostring(idx), atype
 end
 
 -- Continues the interrupted attempt of c with a new lease. c needs current_lease_epoch,
