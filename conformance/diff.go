@@ -316,7 +316,7 @@ type keySnap struct {
 }
 
 // snapshot reads the whole keyspace. now is the engine's time (0: ask TIME in the same
-// pipeline); expiries are made absolute against it.
+// pipeline); it is returned, for the caller to set aside keys about to expire.
 func snapshot(ctx context.Context, c valkey.Client, now int64) (map[string]keySnap, int64, error) {
 	keys, err := c.Do(ctx, c.B().Keys().Pattern("*").Build()).AsStrSlice()
 	if err != nil {
@@ -351,7 +351,9 @@ func snapshot(ctx context.Context, c valkey.Client, now int64) (map[string]keySn
 		default:
 			cmds = append(cmds, c.B().Type().Key(k).Build())
 		}
-		cmds = append(cmds, c.B().Pttl().Key(k).Build())
+		// The absolute expiry, so that a server slow to answer the pipeline
+		// (a busy machine) does not move it, as now + PTTL would.
+		cmds = append(cmds, c.B().Pexpiretime().Key(k).Build())
 	}
 	res := c.DoMulti(ctx, cmds...)
 	if now == 0 {
@@ -365,7 +367,7 @@ func snapshot(ctx context.Context, c valkey.Client, now int64) (map[string]keySn
 	}
 	out := make(map[string]keySnap, len(keys))
 	for i, k := range keys {
-		r, ttlR := res[1+2*i], res[2+2*i]
+		r, atR := res[1+2*i], res[2+2*i]
 		ks := keySnap{Type: types[i]}
 		switch types[i] {
 		case "string":
@@ -403,15 +405,15 @@ func snapshot(ctx context.Context, c valkey.Client, now int64) (map[string]keySn
 		if err != nil && !valkey.IsValkeyNil(err) {
 			return nil, 0, fmt.Errorf("reading %s (%s): %w", k, types[i], err)
 		}
-		ttl, err := ttlR.AsInt64()
+		at, err := atR.AsInt64()
 		if err != nil {
-			return nil, 0, fmt.Errorf("PTTL %s: %w", k, err)
+			return nil, 0, fmt.Errorf("PEXPIRETIME %s: %w", k, err)
 		}
-		if ttl == -2 {
+		if at == -2 {
 			continue // expired between KEYS and the reads
 		}
-		if ttl >= 0 {
-			ks.ExpireAt = expireAt(now + ttl)
+		if at >= 0 {
+			ks.ExpireAt = expireAt(at)
 		}
 		out[k] = ks
 	}
