@@ -10,7 +10,9 @@
 // build's version): that certifies a deployment someone else loaded.
 //
 // The differential mode flushes its Valkey between sequences, so it starts a private
-// valkey-server (from PATH) unless -diff-valkey names one that may be flushed.
+// valkey-server (from PATH) unless -diff-valkey names one that may be flushed. With
+// -diff-reference old.lua the Valkey side runs that library and the embedded side the
+// candidate: the differences are what a Lua change alters (beside the engines' known ones).
 // Exit status: 0 when everything passed, 1 on a failure, 2 on a usage or setup error.
 package main
 
@@ -46,6 +48,7 @@ func run() int {
 	diffSteps := flag.Int("diff-steps", 20, "calls per differential sequence")
 	diffValkey := flag.String("diff-valkey", "", "valkey://host:port the differential mode may FLUSHALL (default: start a private valkey-server)")
 	library := flag.String("library", "", "load this library file (FUNCTION LOAD REPLACE) on every target and on both differential sides instead of the generated one")
+	diffRef := flag.String("diff-reference", "", "differential mode: load this library file on the Valkey side (e.g. the last release's), the candidate (-library, or the generated one) on the embedded side, to see what a Lua change alters")
 	verbose := flag.Bool("v", false, "trace every differential step and print per-function coverage")
 	flag.Parse()
 	if len(targets) == 0 {
@@ -56,14 +59,17 @@ func run() int {
 		}
 	}
 	ctx := context.Background()
-	var src string
-	if *library != "" {
-		b, err := os.ReadFile(*library)
-		if err != nil {
+	src, err := readLibrary(*library)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ffconform:", err)
+		return 2
+	}
+	refSrc := src
+	if *diffRef != "" {
+		if refSrc, err = readLibrary(*diffRef); err != nil {
 			fmt.Fprintln(os.Stderr, "ffconform:", err)
 			return 2
 		}
-		src = string(b)
 	}
 	scs, err := conformance.Select(conformance.Scenarios(), *pattern)
 	if err != nil {
@@ -92,7 +98,7 @@ func run() int {
 		failed = rep.Failed()
 	}
 	if *diff > 0 {
-		ok, err := runDiff(ctx, *diff, *diffSeed, *diffSteps, *diffValkey, src, *verbose)
+		ok, err := runDiff(ctx, *diff, *diffSeed, *diffSteps, *diffValkey, refSrc, src, *verbose)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ffconform:", err)
 			return 2
@@ -105,7 +111,16 @@ func run() int {
 	return 0
 }
 
-func runDiff(ctx context.Context, n int, seed uint64, steps int, addr, src string, verbose bool) (bool, error) {
+// readLibrary reads a library file ("" for none: the generated library).
+func readLibrary(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
+
+func runDiff(ctx context.Context, n int, seed uint64, steps int, addr, refSrc, src string, verbose bool) (bool, error) {
 	if addr == "" {
 		srv, err := conformance.StartValkeyServer(ctx)
 		if err != nil {
@@ -124,7 +139,7 @@ func runDiff(ctx context.Context, n int, seed uint64, steps int, addr, src strin
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano() % 1_000_000_000)
 	}
-	cfg := conformance.DiffConfig{Seed: seed, Sequences: n, Steps: steps, Reference: c, RefSource: src, EmbSource: src}
+	cfg := conformance.DiffConfig{Seed: seed, Sequences: n, Steps: steps, Reference: c, RefSource: refSrc, EmbSource: src}
 	if verbose {
 		cfg.Log = os.Stdout
 	}
