@@ -24,7 +24,8 @@ var errAbandoned = errors.New("worker: task abandoned after its outcome could no
 // to MaxPollInterval; Wake, and every wake-up message of the worker's lanes,
 // cuts a back-off short. After a wake-up message Run first claims in the
 // partition of the execution it names (one round trip), and polls when that
-// finds nothing.
+// finds nothing. While claims come back full, a second loop claims beside the
+// first, so that a claim is in flight while tasks run.
 //
 // When ctx is cancelled Run stops claiming and waits up to ShutdownTimeout for
 // running handlers; it then hands back the executions still held (their
@@ -36,28 +37,57 @@ func (w *Worker) Run(ctx context.Context, h Handler) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil handler", ErrInvalidOptions)
 	}
-	var wg sync.WaitGroup
+	r := &runner{w: w, h: h, work: make(chan *Task), full: make(chan struct{}, 1), done: make(chan struct{})}
+	var boost sync.WaitGroup
+	boost.Add(1)
+	go func() {
+		defer boost.Done()
+		r.boost(ctx)
+	}()
+	r.poll(ctx)
+	close(r.done)
+	boost.Wait()
+	return w.shutdown(&r.wg, r.work)
+}
+
+// runner is one Run: two claim loops feeding the handler goroutines.
+//
+// One loop claims, waits for its round trip, hands the tasks out, and only
+// then claims again: while it waits nothing else is asked of the server, and
+// while the handlers' completions are in flight it waits for their permits.
+// So under load a second loop (boost) claims beside it for as long as claims
+// come back full, keeping a claim in flight while the other's tasks run. It
+// starts when the polling loop's claim filled every permit it had and stops at
+// the first claim that does not: an idle or lightly loaded worker polls from
+// one loop only.
+type runner struct {
+	w *Worker
+	h Handler
 	// Handler goroutines are kept for the next task rather than started per
 	// task, so their stacks, grown by the first task, are reused: a task goes
 	// to an idle one when there is one, else to a new one. There are at most as
 	// many as tasks ran at once.
-	work := make(chan *Task)
+	work chan *Task
+	wg   sync.WaitGroup
+	full chan struct{} // a claim came back full: boost may claim beside poll
+	done chan struct{} // poll has stopped
+}
+
+// poll is the main claim loop: it waits for a permit, claims, and backs off
+// from PollInterval to MaxPollInterval while claims find nothing.
+func (r *runner) poll(ctx context.Context) {
+	w := r.w
 	backoff := w.cfg.PollInterval
 	timer := time.NewTimer(0)
 	<-timer.C
 	defer timer.Stop()
-loop:
 	for !w.isClosed() {
 		select {
 		case w.permits <- struct{}{}:
 		case <-ctx.Done():
-			break loop
+			return
 		}
-		// Take every free permit: one poll can claim that many.
-		k := 1
-		for k < w.cfg.MaxConcurrentTasks && w.acquire() {
-			k++
-		}
+		k := r.takePermits()
 		var tasks []*Task
 		var err error
 		if h, ok := w.takeHint(); ok {
@@ -66,12 +96,10 @@ loop:
 		if len(tasks) == 0 {
 			tasks, err = w.claimDetached(ctx, k)
 		}
-		for range k - len(tasks) {
-			w.releasePermit()
-		}
+		r.start(k, tasks)
 		if err != nil {
 			if ctx.Err() != nil {
-				break loop
+				return
 			}
 			if !errors.Is(err, ErrNoTask) {
 				w.cfg.Logger.Error("claim failed", "err", err)
@@ -79,7 +107,7 @@ loop:
 			timer.Reset(backoff)
 			select {
 			case <-ctx.Done():
-				break loop
+				return
 			case <-w.wake:
 				timer.Stop()
 				backoff = w.cfg.PollInterval
@@ -89,22 +117,71 @@ loop:
 			continue
 		}
 		backoff = w.cfg.PollInterval
-		for _, t := range tasks {
+		if len(tasks) == k {
 			select {
-			case work <- t:
+			case r.full <- struct{}{}:
 			default:
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					w.handle(t, h)
-					for t := range work {
-						w.handle(t, h)
-					}
-				}()
 			}
 		}
 	}
-	return w.shutdown(&wg, work)
+}
+
+// boost claims beside poll while claims come back full.
+func (r *runner) boost(ctx context.Context) {
+	w := r.w
+	for {
+		select {
+		case <-r.full:
+		case <-r.done:
+			return
+		}
+		for !w.isClosed() {
+			select {
+			case w.permits <- struct{}{}:
+			case <-r.done:
+				return
+			}
+			k := r.takePermits()
+			tasks, err := w.claimDetached(ctx, k)
+			r.start(k, tasks)
+			// Errors are poll's to report and back off from.
+			if err != nil || len(tasks) < k {
+				break
+			}
+		}
+	}
+}
+
+// takePermits takes every free permit beside the one just taken: one claim
+// round trip can claim that many.
+func (r *runner) takePermits() int {
+	k := 1
+	for k < r.w.cfg.MaxConcurrentTasks && r.w.acquire() {
+		k++
+	}
+	return k
+}
+
+// start gives the permits of the k claims that found nothing back and hands
+// the tasks to handler goroutines.
+func (r *runner) start(k int, tasks []*Task) {
+	for range k - len(tasks) {
+		r.w.releasePermit()
+	}
+	for _, t := range tasks {
+		select {
+		case r.work <- t:
+		default:
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				r.w.handle(t, r.h)
+				for t := range r.work {
+					r.w.handle(t, r.h)
+				}
+			}()
+		}
+	}
 }
 
 // claimDetached claims with a context that survives ctx's cancellation, so a
