@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,6 +21,15 @@ import (
 // promoteBatch is how many due delayed executions one poll promotes per partition.
 const promoteBatch = 8
 
+// A reclaim scan reads up to reclaimScan leases past their expiry per
+// partition and takes at most reclaimBatch of them through the reclaim
+// steps; one found in another lane is skipped for notMineFor.
+const (
+	reclaimScan  = 32
+	reclaimBatch = 16
+	notMineFor   = time.Minute
+)
+
 // ClaimNext claims one execution from the worker's lanes (round-robin, one lane
 // per call) and returns it as a running Task holding one concurrency permit.
 //
@@ -35,6 +45,10 @@ const promoteBatch = 8
 // work, so one busy partition does not starve the others. An execution that
 // needs capabilities this worker lacks is moved to the lane's blocked:route
 // set, so it is not examined again until a capable worker appears.
+//
+// At most once per MaxPollInterval the window read also looks for leases past
+// their expiry, and ClaimNext may then return an execution it reclaimed from a
+// worker that died (AttemptType "reclaim").
 //
 // ClaimNext returns ErrAtCapacity when all permits are held and ErrNoTask when
 // nothing was claimable in the partitions it looked at.
@@ -137,8 +151,9 @@ func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 		rest = rest[1:]
 	}
 	var cands []candidate
+	var expired []keyspace.ExecutionID
 	if len(pk.cmds) > 0 {
-		if cands, err = w.readPeek(ctx, lane, pk, rest, now); err != nil {
+		if cands, expired, err = w.readPeek(ctx, lane, pk, rest, now); err != nil {
 			if len(tasks) > 0 {
 				w.cfg.Logger.Error("reading the partition window failed", "lane", lane, "err", err)
 				return tasks, nil
@@ -146,6 +161,7 @@ func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 			return nil, err
 		}
 	}
+	tasks = append(tasks, w.reclaimExpired(ctx, expired, k-len(tasks))...)
 	if len(tasks) > 0 {
 		w.keepSticky(st, part, drained, fair, cands)
 		return tasks, nil
@@ -157,8 +173,11 @@ func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 		// The partition ran dry between two peeks: look at the window now.
 		now = time.Now().UnixMilli()
 		pk = w.peekPlan(lane, now, true)
-		if cands, err = w.readPeek(ctx, lane, pk, w.db.DoMulti(ctx, pk.cmds...), now); err != nil {
+		if cands, expired, err = w.readPeek(ctx, lane, pk, w.db.DoMulti(ctx, pk.cmds...), now); err != nil {
 			return nil, err
+		}
+		if tasks = w.reclaimExpired(ctx, expired, k); len(tasks) > 0 {
+			return tasks, nil
 		}
 	}
 	if sticky {
@@ -278,9 +297,12 @@ func (w *Worker) stick(st *laneState, p keyspace.Partition) {
 func (w *Worker) claimContract(ctx context.Context, lane string, k int) ([]*Task, error) {
 	now := time.Now().UnixMilli()
 	pk := w.peekPlan(lane, now, true)
-	cands, err := w.readPeek(ctx, lane, pk, w.db.DoMulti(ctx, pk.cmds...), now)
+	cands, expired, err := w.readPeek(ctx, lane, pk, w.db.DoMulti(ctx, pk.cmds...), now)
 	if err != nil {
 		return nil, err
+	}
+	if tasks := w.reclaimExpired(ctx, expired, k); len(tasks) > 0 {
+		return tasks, nil
 	}
 	return w.claimContractIn(ctx, lane, cands, k)
 }
@@ -373,12 +395,147 @@ func (w *Worker) unblockDue(now int64) bool {
 	return now-last >= w.cfg.MaxPollInterval.Milliseconds() && w.lastUnblock.CompareAndSwap(last, now)
 }
 
+// reclaimDue reports whether this poll looks for leases past their expiry:
+// at most once per MaxPollInterval.
+func (w *Worker) reclaimDue(now int64) bool {
+	last := w.lastReclaim.Load()
+	return now-last >= w.cfg.MaxPollInterval.Milliseconds() && w.lastReclaim.CompareAndSwap(last, now)
+}
+
+// reclaimExpired takes over up to k of the executions in expired, whose
+// leases are past their expiry: their worker died or stopped renewing. With
+// no engine scanner running, workers do the scanner's part: mark the lease
+// expired (ff_mark_lease_expired_if_due) and, for the executions of this
+// worker's lanes, take a reclaim grant and reclaim. Each step is the
+// library's to refuse (the lease was renewed after all, another worker was
+// granted it first, a capability is missing, the reclaim cap is reached),
+// and a refusal skips the execution. The caller holds the k permits.
+func (w *Worker) reclaimExpired(ctx context.Context, expired []keyspace.ExecutionID, k int) []*Task {
+	if len(expired) == 0 || k <= 0 {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	expired = w.skipNotMine(expired, now)
+	if len(expired) == 0 {
+		return nil
+	}
+	expired = expired[:min(len(expired), reclaimBatch)]
+	cmds := make(valkey.Commands, 0, 2*len(expired))
+	for _, id := range expired {
+		ek := keyspace.ExecKeys(id)
+		mark, err := fcall.Build(ffscripts.FnMarkLeaseExpiredIfDue, ffscripts.MarkLeaseExpiredIfDueCmd, w.db,
+			ffscripts.MarkLeaseExpiredIfDueKeys{ExecCore: ek.Core(), LeaseCurrent: ek.LeaseCurrent(),
+				LeaseExpiry: id.Partition().LeaseExpiry(), LeaseHistory: ek.LeaseHistory()},
+			ffscripts.MarkLeaseExpiredIfDueArgs{ExecutionID: id.String()})
+		if err != nil {
+			return nil
+		}
+		cmds = append(cmds, mark, w.db.B().Hget().Key(ek.Core()).Field("lane_id").Build())
+	}
+	res := w.db.DoMulti(ctx, cmds...)
+	var tasks []*Task
+	for i, id := range expired {
+		if len(tasks) == k {
+			break
+		}
+		m, err := ffscripts.ParseMarkLeaseExpiredIfDue(res[2*i])
+		if err != nil {
+			w.cfg.Logger.Debug("marking an expired lease failed", "execution_id", id, "err", err)
+			continue
+		}
+		switch m.Result {
+		case "marked_expired", "already_expired", "already_revoked":
+		default:
+			continue // renewed after all, or no longer active
+		}
+		lane, err := res[2*i+1].ToString()
+		if err != nil || w.lanes[lane] == nil {
+			w.markNotMine(id, now) // gone, or another lane's: its workers reclaim it
+			continue
+		}
+		if err := w.IssueReclaimGrant(ctx, lane, id); err != nil {
+			w.cfg.Logger.Debug("reclaim grant refused", "execution_id", id, "err", err)
+			continue
+		}
+		t, err := w.reclaim(ctx, lane, id)
+		if err != nil {
+			w.cfg.Logger.Warn("reclaiming an execution whose lease expired failed", "execution_id", id, "err", err)
+			continue
+		}
+		w.cfg.Logger.Info("reclaimed an execution whose lease expired", "execution_id", id, "lane", lane)
+		tasks = append(tasks, t)
+	}
+	return tasks
+}
+
+// skipNotMine drops from ids those a scan found in another lane lately.
+func (w *Worker) skipNotMine(ids []keyspace.ExecutionID, now int64) []keyspace.ExecutionID {
+	w.scanMu.Lock()
+	defer w.scanMu.Unlock()
+	return slices.DeleteFunc(ids, func(id keyspace.ExecutionID) bool { return w.notMine[id] > now })
+}
+
+// scanWindow is the partitions the next reclaim scan reads: PartitionWindow
+// of them, rolling on at every scan.
+func (w *Worker) scanWindow() []keyspace.Partition {
+	n := uint64(w.parts.NumFlowPartitions)
+	size := min(uint64(w.cfg.PartitionWindow), n)
+	start := w.scanCursor.Add(size) - size
+	parts := make([]keyspace.Partition, size)
+	for i := range size {
+		parts[i] = keyspace.Partition((start + i) % n)
+	}
+	return parts
+}
+
+// scanOffset is where the next read of p's lease_expiry set starts.
+func (w *Worker) scanOffset(p keyspace.Partition) int64 {
+	w.scanMu.Lock()
+	defer w.scanMu.Unlock()
+	return w.scanFrom[p]
+}
+
+// scanned records that a read of p's lease_expiry set returned n members: a
+// full page moves the next read on to the next page, a short one back to the
+// start, so a set longer than a page (another lane's dead executions) does
+// not hide what lies past its first page.
+func (w *Worker) scanned(p keyspace.Partition, n int) {
+	w.scanMu.Lock()
+	defer w.scanMu.Unlock()
+	if n < reclaimScan {
+		delete(w.scanFrom, p)
+		return
+	}
+	if w.scanFrom == nil {
+		w.scanFrom = map[keyspace.Partition]int64{}
+	}
+	w.scanFrom[p] += int64(n)
+}
+
+// markNotMine makes scans skip id for notMineFor.
+func (w *Worker) markNotMine(id keyspace.ExecutionID, now int64) {
+	w.scanMu.Lock()
+	defer w.scanMu.Unlock()
+	if w.notMine == nil {
+		w.notMine = map[keyspace.ExecutionID]int64{}
+	}
+	if len(w.notMine) >= 4096 {
+		maps.DeleteFunc(w.notMine, func(_ keyspace.ExecutionID, until int64) bool { return until <= now })
+		if len(w.notMine) >= 4096 {
+			clear(w.notMine) // a bound on memory; they are read again
+		}
+	}
+	w.notMine[id] = now + notMineFor.Milliseconds()
+}
+
 // peek is one poll's read of the window: per partition the head of the lane's
 // eligible set (when heads), its due delayed members (when delayed) and the
-// head of its blocked:route set (when blocked).
+// head of its blocked:route set (when blocked); and the leases past their
+// expiry in the partitions of scan, a window of its own.
 type peek struct {
 	parts                   []keyspace.Partition
 	heads, delayed, blocked bool
+	scan                    []keyspace.Partition // whose lease_expiry sets are read
 	cmds                    valkey.Commands
 }
 
@@ -386,6 +543,13 @@ type peek struct {
 // delayed and blocked sets when they are due. It is empty when nothing is.
 func (w *Worker) peekPlan(lane string, now int64, heads bool) peek {
 	pk := peek{heads: heads, delayed: w.promoteDue(now), blocked: w.unblockDue(now)}
+	if w.reclaimDue(now) {
+		pk.scan = w.scanWindow()
+		for _, p := range pk.scan {
+			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LeaseExpiry()).Min("-inf").Max(strconv.FormatInt(now, 10)).
+				Byscore().Limit(w.scanOffset(p), reclaimScan).Build())
+		}
+	}
 	if !pk.heads && !pk.delayed && !pk.blocked {
 		return pk
 	}
@@ -407,17 +571,26 @@ func (w *Worker) peekPlan(lane string, now int64, heads bool) peek {
 
 // readPeek decodes the replies of pk. It promotes the due executions and
 // un-blocks those this worker can run, which costs a round trip only when
-// there are any, and returns the partitions with work, in window order.
-func (w *Worker) readPeek(ctx context.Context, lane string, pk peek, res []valkey.ValkeyResult, now int64) ([]candidate, error) {
+// there are any, and returns the partitions with work, in window order, and
+// the executions whose lease is past its expiry.
+func (w *Worker) readPeek(ctx context.Context, lane string, pk peek, res []valkey.ValkeyResult, now int64) ([]candidate, []keyspace.ExecutionID, error) {
 	var cands []candidate
-	var due, blocked []keyspace.ExecutionID
+	var due, blocked, expired []keyspace.ExecutionID
 	i := 0
 	next := func() valkey.ValkeyResult { i++; return res[i-1] }
+	for _, p := range pk.scan {
+		ids, err := w.readIDs(next(), p, p.LeaseExpiry())
+		if err != nil {
+			return nil, nil, err
+		}
+		w.scanned(p, len(ids))
+		expired = append(expired, ids...)
+	}
 	for _, p := range pk.parts {
 		if pk.heads {
 			heads, err := w.readIDs(next(), p, p.LaneEligible(lane))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if len(heads) > 0 {
 				cands = append(cands, candidate{part: p, head: heads[0]})
@@ -426,14 +599,14 @@ func (w *Worker) readPeek(ctx context.Context, lane string, pk peek, res []valke
 		if pk.delayed {
 			ids, err := w.readIDs(next(), p, p.LaneDelayed(lane))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			due = append(due, ids...)
 		}
 		if pk.blocked {
 			ids, err := w.readIDs(next(), p, p.LaneBlockedRoute(lane))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			blocked = append(blocked, ids...)
 		}
@@ -443,7 +616,7 @@ func (w *Worker) readPeek(ctx context.Context, lane string, pk peek, res []valke
 			cands = append(cands, candidate{part: id.Partition()})
 		}
 	}
-	return cands, nil
+	return cands, expired, nil
 }
 
 // readIDs decodes a ZRANGE reply of execution ids read from key in partition p.

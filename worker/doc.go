@@ -49,7 +49,12 @@
 // this worker delayed, handed back or scheduled for retry is due) they promote
 // delayed executions that are due; at most once per MaxPollInterval a worker
 // with capabilities returns to the eligible set the executions parked for want
-// of a capable worker that it can run.
+// of a capable worker that it can run; and at most once per MaxPollInterval
+// they read the partitions' lease-expiry sets and reclaim the executions of
+// the worker's lanes whose lease ran out (their worker died or stopped
+// renewing): the lease is marked expired, and a reclaim grant and
+// ff_reclaim_execution start a new attempt of type "reclaim" here. The
+// library refuses all but one claimant, and gives up at the reclaim cap.
 //
 // # Suspending and signals
 //

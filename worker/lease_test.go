@@ -3,12 +3,14 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
 
 	"github.com/flowfabric/ffgo/ffscripts"
+	"github.com/flowfabric/ffgo/internal/valkeytest"
 	"github.com/flowfabric/ffgo/keyspace"
 )
 
@@ -104,8 +106,10 @@ func markKeys(id keyspace.ExecutionID) ffscripts.MarkLeaseExpiredIfDueKeys {
 }
 
 // TestLeaseLossAndReclaim: a worker that stops renewing loses its lease, a
-// second worker reclaims the execution, and the first one's late Complete is
-// refused as stale and cancels its task context.
+// second worker reclaims the execution through the explicit calls (a
+// scheduler's), and the first one's late Complete is refused as stale and
+// cancels its task context. TestRunReclaimsExpiredLeases is the same without
+// the explicit calls.
 func TestLeaseLossAndReclaim(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, db valkey.Client) {
 		ctx := context.Background()
@@ -123,9 +127,6 @@ func TestLeaseLossAndReclaim(t *testing.T) {
 			must(t, err, "MarkLeaseExpiredIfDue")
 			return r.Result == "marked_expired" || r.Result == "already_expired"
 		})
-		if _, err := b.ClaimNext(ctx); !errors.Is(err, ErrNoTask) {
-			t.Fatalf("ClaimNext of an expired-lease execution: %v, want ErrNoTask (it needs a reclaim)", err)
-		}
 		must(t, b.IssueReclaimGrant(ctx, f.lane, id), "IssueReclaimGrant")
 		taken, err := b.ClaimFromReclaimGrant(ctx, f.lane, id)
 		must(t, err, "ClaimFromReclaimGrant")
@@ -256,4 +257,134 @@ func TestCapabilityRouting(t *testing.T) {
 		}
 		must(t, task.Complete(ctx, nil), "Complete")
 	})
+}
+
+// TestRunReclaimsExpiredLeases: with no scanner running, another worker's
+// Run finds a lease past its expiry, marks it expired and reclaims the
+// execution (attempt type "reclaim"), and the first worker's late Complete is
+// refused. An execution of a lane the worker does not serve is marked but
+// left to that lane's workers.
+func TestRunReclaimsExpiredLeases(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, db valkey.Client) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		other := newFixture(t, db) // another lane
+		id := f.create(CreateOptions{Payload: []byte("work")})
+		foreign := other.create(CreateOptions{})
+		short := func(o *Options) {
+			o.LeaseTTL = 200 * time.Millisecond
+			o.MaxPollInterval = 50 * time.Millisecond
+			o.PartitionWindow = 1 << 16 // every scan reads every partition
+		}
+		dead := f.connect(short)
+		frozen := claim(t, dead)
+		frozen.renewPaused.Store(true) // the process stops, without any cleanup
+		otherDead := other.connect(short)
+		otherFrozen := claim(t, otherDead)
+		otherFrozen.renewPaused.Store(true)
+
+		w := f.connect(short)
+		got := make(chan string, 1)
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- w.Run(rctx, func(ctx context.Context, task *Task) error {
+				got <- fmt.Sprintf("%s %s #%d %s", task.ID, task.AttemptType, task.AttemptIndex, task.Payload)
+				return nil
+			})
+		}()
+		want := fmt.Sprintf("%s reclaim #1 work", id)
+		if g := await(t, "the reclaimed execution's handler", got); g != want {
+			t.Fatalf("handled %q, want %q", g, want)
+		}
+		waitFor(t, "the reclaimed execution to complete", func() bool { return f.state(id).PublicState == "completed" })
+		waitFor(t, "the other lane's lease to be marked expired", func() bool {
+			return other.state(foreign).OwnershipState == "lease_expired_reclaimable"
+		})
+		cancel()
+		must(t, <-done, "Run")
+		// The reclaimed attempt completed: the late call finds it terminal.
+		if err := frozen.Complete(ctx, nil); !errors.Is(err, ffscripts.ErrExecutionNotActive) {
+			t.Fatalf("late Complete of the dead worker: %v, want ErrExecutionNotActive", err)
+		}
+		if s := f.state(id); s.Reclaims != 1 || s.Attempts != 2 {
+			t.Fatalf("state %+v, want 2 attempts and 1 reclaim", s)
+		}
+		if s := other.state(foreign); s.PublicState != "active" || s.Reclaims != 0 {
+			t.Fatalf("the other lane's execution: %+v, want still active, not reclaimed here", s)
+		}
+	})
+}
+
+// TestReclaimScanSkipsOtherLanes: an execution of another lane whose lease ran
+// out is read (its lane) once, then skipped by later scans instead of costing
+// every scan a round trip. On the embedded engine, where no other test leaves
+// expired leases behind.
+func TestReclaimScanSkipsOtherLanes(t *testing.T) {
+	db := connectEmbedded(t)
+	ctx := context.Background()
+	f, other := newFixture(t, db), newFixture(t, db)
+	other.create(CreateOptions{})
+	short := func(o *Options) {
+		o.LeaseTTL = 100 * time.Millisecond
+		o.PollInterval = 10 * time.Millisecond
+		o.MaxPollInterval = 10 * time.Millisecond
+		o.PartitionWindow = 1 << 16 // every scan reads every partition
+	}
+	claim(t, other.connect(short)).renewPaused.Store(true) // its worker dies
+	counting := valkeytest.Counting(db)
+	w, err := Connect(ctx, counting, f.options(short))
+	must(t, err, "Connect")
+	defer w.Close(ctx)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(rctx, func(context.Context, *Task) error { return nil }) }()
+	waitFor(t, "a scan to read the other lane's execution", func() bool { return counting.Count("HGET") > 0 })
+	reads := counting.Count("HGET")
+	time.Sleep(100 * time.Millisecond) // about ten more scans
+	cancel()
+	must(t, <-done, "Run")
+	if n := counting.Count("HGET"); n != reads {
+		t.Fatalf("later scans read the other lane's execution %d more times, want 0", n-reads)
+	}
+}
+
+// TestReclaimScanPagesPastOtherLanes: a partition whose lease_expiry set
+// starts with more of another lane's dead executions than one read returns
+// (reclaimScan) does not hide this lane's: later scans read the next page.
+func TestReclaimScanPagesPastOtherLanes(t *testing.T) {
+	db := connectEmbedded(t)
+	f, other := newFixture(t, db), newFixture(t, db)
+	short := func(o *Options) {
+		o.LeaseTTL = 100 * time.Millisecond
+		o.PollInterval = 10 * time.Millisecond
+		o.MaxPollInterval = 10 * time.Millisecond
+		o.PartitionWindow = 1 << 16
+		o.MaxConcurrentTasks = 64
+	}
+	dead := other.connect(short)
+	p := dead.PartitionConfig().LanePartition(f.lane) // where this lane's execution lives
+	for range reclaimScan + 8 {
+		other.create(CreateOptions{ID: keyspace.NewExecutionID(p)})
+		claim(t, dead).renewPaused.Store(true)
+	}
+	mine := f.create(CreateOptions{})
+	if mine.Partition() != p {
+		t.Fatalf("the lane's execution is in %v, want %v", mine.Partition(), p)
+	}
+	time.Sleep(5 * time.Millisecond) // its lease expires after the others'
+	claim(t, f.connect(short)).renewPaused.Store(true)
+
+	w := f.connect(short)
+	got := make(chan keyspace.ExecutionID, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- w.Run(ctx, func(_ context.Context, task *Task) error { got <- task.ID; return nil })
+	}()
+	if id := await(t, "the lane's execution to be reclaimed", got); id != mine {
+		t.Fatalf("reclaimed %s, want %s", id, mine)
+	}
+	cancel()
+	must(t, <-done, "Run")
 }

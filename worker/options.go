@@ -50,13 +50,15 @@ type Options struct {
 	// PollInterval is the first back-off after an empty poll in Run; it doubles
 	// up to MaxPollInterval and resets once work is found. Defaults 20ms and 1s.
 	// Polls look for due delayed executions at most once per PollInterval, and
-	// at blocked:route sets at most once per MaxPollInterval.
+	// at blocked:route sets and for leases past their expiry (to reclaim) at
+	// most once per MaxPollInterval.
 	PollInterval    time.Duration
 	MaxPollInterval time.Duration
 
 	// PartitionWindow is how many partitions one read of the window looks at;
 	// the window rolls forward on every read so all partitions are covered. Default 32 (capped at
-	// the partition count).
+	// the partition count). Reclaim scans read as many lease-expiry sets, in a
+	// window of their own that rolls at every scan.
 	PartitionWindow int
 
 	// ScanLimit is how many candidates of one partition ff_claim_next examines.

@@ -39,7 +39,19 @@ type Worker struct {
 
 	caps        []string     // the worker's capabilities, sorted
 	lastUnblock atomic.Int64 // ms of the last blocked:route check
+	lastReclaim atomic.Int64 // ms of the last lease_expiry check
 	nextPromote atomic.Int64 // ms from which a poll looks for due delayed executions
+
+	// Reclaim scans (claim.go) roll their own window with scanCursor, so that
+	// every partition comes round whichever polls scan. notMine holds the
+	// executions past their lease expiry found in another lane, skipped by
+	// later scans (ms until then); scanFrom is where the next read of a
+	// partition's lease_expiry set starts, so that reads page through a long
+	// one.
+	scanCursor atomic.Uint64
+	scanMu     sync.Mutex
+	notMine    map[keyspace.ExecutionID]int64
+	scanFrom   map[keyspace.Partition]int64
 
 	// wake interrupts Run's back-off, e.g. after this process resumed an
 	// execution with a signal.
@@ -118,6 +130,8 @@ func connect(ctx context.Context, db valkey.Client, fns ffscripts.Functions, opt
 	for _, lane := range cfg.Lanes {
 		w.lanes[lane] = &laneState{}
 	}
+	// The first lease-expiry scan comes MaxPollInterval after the start.
+	w.lastReclaim.Store(time.Now().UnixMilli())
 	w.caps, _ = keyspace.ParseCapabilityCSV(cfg.capsCSV) // validated above
 	fail := func(err error) (*Worker, error) {
 		// Undo the registration so a corrected restart is not refused.
