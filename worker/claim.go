@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -86,6 +87,12 @@ type laneState struct {
 	part   keyspace.Partition
 	sticky bool
 	polls  int // polls that claimed in part since the window was last peeked
+	// Where the lane's next windows start: of eligible heads (cursor), of
+	// delayed sets (promoteCursor) and of blocked:route sets (unblockCursor).
+	// Each read rolls its own, so that every partition comes round whichever
+	// polls make the read: with one cursor for all, reads made on every other
+	// poll (or by lanes polled in turn) saw every other window only.
+	cursor, promoteCursor, unblockCursor atomic.Uint64
 }
 
 func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
@@ -96,8 +103,26 @@ func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
 	return tasks[0], nil
 }
 
-// claimUpTo claims at most k executions (the caller holds k permits) from one
-// lane. While a partition keeps having work, the claims go straight to it, k
+// claimUpTo claims at most k executions (the caller holds k permits) from the
+// worker's lanes: from the next lane in turn, and from the lanes after it when
+// that one has nothing, so that an empty lane does not make a poll come back
+// empty while another has work (an idle poll costs a round trip per lane).
+func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
+	lanes := w.cfg.Lanes
+	first := int(w.lane.Add(1) - 1)
+	var err error
+	for i := range lanes {
+		var tasks []*Task
+		tasks, err = w.claimLane(ctx, lanes[(first+i)%len(lanes)], k)
+		if len(tasks) > 0 || !errors.Is(err, ErrNoTask) {
+			return tasks, err
+		}
+	}
+	return nil, err
+}
+
+// claimLane claims at most k executions from one lane. While a partition
+// keeps having work, the claims go straight to it, k
 // ff_claim_next calls and a ZCARD of what is left in one pipeline: one round
 // trip. The window is peeked (one pipelined read) when no partition is known
 // to have work, after stickyPolls polls in the same partition, and when the
@@ -105,9 +130,7 @@ func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
 // claims it rides in the same pipeline. Claims after a peek are one more
 // pipeline, spread over the partitions with work. It returns ErrNoTask when
 // nothing was claimed.
-func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
-	lanes := w.cfg.Lanes
-	lane := lanes[int(w.lane.Add(1)-1)%len(lanes)]
+func (w *Worker) claimLane(ctx context.Context, lane string, k int) ([]*Task, error) {
 	if w.noClaimNext.Load() {
 		return w.claimContract(ctx, lane, k)
 	}
@@ -346,19 +369,20 @@ func (w *Worker) skippable(lane string, c candidate, err error) bool {
 	return false
 }
 
-// window returns the partitions of this poll and advances the cursor. The
-// lane's solo partition comes first, so a single-lane deployment finds its work
-// on every poll.
-func (w *Worker) window(lane string) []keyspace.Partition {
+// roll returns the next window of PartitionWindow partitions from cursor
+// and advances it. With solo, the lane's solo partition comes first (so a
+// single-lane deployment finds its work on every poll).
+func (w *Worker) roll(cursor *atomic.Uint64, solo *keyspace.Partition) []keyspace.Partition {
 	n := uint64(w.parts.NumFlowPartitions)
 	size := min(uint64(w.cfg.PartitionWindow), n)
-	start := w.cursor.Add(size) - size
-	solo := w.parts.LanePartition(lane)
+	start := cursor.Add(size) - size
 	parts := make([]keyspace.Partition, 0, size+1)
-	parts = append(parts, solo)
+	if solo != nil {
+		parts = append(parts, *solo)
+	}
 	for i := range size {
 		p := keyspace.Partition((start + i) % n)
-		if p != solo {
+		if solo == nil || p != *solo {
 			parts = append(parts, p)
 		}
 	}
@@ -475,19 +499,6 @@ func (w *Worker) skipNotMine(ids []keyspace.ExecutionID, now int64) []keyspace.E
 	return slices.DeleteFunc(ids, func(id keyspace.ExecutionID) bool { return w.notMine[id] > now })
 }
 
-// scanWindow is the partitions the next reclaim scan reads: PartitionWindow
-// of them, rolling on at every scan.
-func (w *Worker) scanWindow() []keyspace.Partition {
-	n := uint64(w.parts.NumFlowPartitions)
-	size := min(uint64(w.cfg.PartitionWindow), n)
-	start := w.scanCursor.Add(size) - size
-	parts := make([]keyspace.Partition, size)
-	for i := range size {
-		parts[i] = keyspace.Partition((start + i) % n)
-	}
-	return parts
-}
-
 // scanOffset is where the next read of p's lease_expiry set starts.
 func (w *Worker) scanOffset(p keyspace.Partition) int64 {
 	w.scanMu.Lock()
@@ -528,41 +539,47 @@ func (w *Worker) markNotMine(id keyspace.ExecutionID, now int64) {
 	w.notMine[id] = now + notMineFor.Milliseconds()
 }
 
-// peek is one poll's read of the window: per partition the head of the lane's
-// eligible set (when heads), its due delayed members (when delayed) and the
-// head of its blocked:route set (when blocked); and the leases past their
-// expiry in the partitions of scan, a window of its own.
+// peek is one poll's read of the partitions, each kind of read over a window
+// of its own: the heads of the lane's eligible sets (when heads), the due
+// members of its delayed sets and the heads of its blocked:route sets (when
+// those are due a look), and the leases past their expiry (when a reclaim
+// scan is due).
 type peek struct {
-	parts                   []keyspace.Partition
-	heads, delayed, blocked bool
+	heads                   bool
+	parts, delayed, blocked []keyspace.Partition // windows of heads, delayed and blocked sets
 	scan                    []keyspace.Partition // whose lease_expiry sets are read
 	cmds                    valkey.Commands
 }
 
-// peekPlan builds the window read of a poll: the heads when wanted, the
-// delayed and blocked sets when they are due. It is empty when nothing is.
+// peekPlan builds the read of a poll: the heads when wanted, the delayed and
+// blocked sets and the lease-expiry sets when they are due. It is empty when
+// nothing is.
 func (w *Worker) peekPlan(lane string, now int64, heads bool) peek {
-	pk := peek{heads: heads, delayed: w.promoteDue(now), blocked: w.unblockDue(now)}
+	pk := peek{heads: heads}
+	st, solo, nowS := w.lanes[lane], w.parts.LanePartition(lane), strconv.FormatInt(now, 10)
 	if w.reclaimDue(now) {
-		pk.scan = w.scanWindow()
+		pk.scan = w.roll(&w.scanCursor, nil)
 		for _, p := range pk.scan {
-			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LeaseExpiry()).Min("-inf").Max(strconv.FormatInt(now, 10)).
+			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LeaseExpiry()).Min("-inf").Max(nowS).
 				Byscore().Limit(w.scanOffset(p), reclaimScan).Build())
 		}
 	}
-	if !pk.heads && !pk.delayed && !pk.blocked {
-		return pk
-	}
-	pk.parts = w.window(lane)
-	for _, p := range pk.parts {
-		if pk.heads {
+	if heads {
+		pk.parts = w.roll(&st.cursor, &solo)
+		for _, p := range pk.parts {
 			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LaneEligible(lane)).Min("0").Max("0").Build())
 		}
-		if pk.delayed {
-			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LaneDelayed(lane)).Min("-inf").Max(strconv.FormatInt(now, 10)).
+	}
+	if w.promoteDue(now) {
+		pk.delayed = w.roll(&st.promoteCursor, &solo)
+		for _, p := range pk.delayed {
+			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LaneDelayed(lane)).Min("-inf").Max(nowS).
 				Byscore().Limit(0, promoteBatch).Build())
 		}
-		if pk.blocked {
+	}
+	if w.unblockDue(now) {
+		pk.blocked = w.roll(&st.unblockCursor, &solo)
+		for _, p := range pk.blocked {
 			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LaneBlockedRoute(lane)).Min("0").Max(strconv.Itoa(promoteBatch-1)).Build())
 		}
 	}
@@ -587,29 +604,27 @@ func (w *Worker) readPeek(ctx context.Context, lane string, pk peek, res []valke
 		expired = append(expired, ids...)
 	}
 	for _, p := range pk.parts {
-		if pk.heads {
-			heads, err := w.readIDs(next(), p, p.LaneEligible(lane))
-			if err != nil {
-				return nil, nil, err
-			}
-			if len(heads) > 0 {
-				cands = append(cands, candidate{part: p, head: heads[0]})
-			}
+		heads, err := w.readIDs(next(), p, p.LaneEligible(lane))
+		if err != nil {
+			return nil, nil, err
 		}
-		if pk.delayed {
-			ids, err := w.readIDs(next(), p, p.LaneDelayed(lane))
-			if err != nil {
-				return nil, nil, err
-			}
-			due = append(due, ids...)
+		if len(heads) > 0 {
+			cands = append(cands, candidate{part: p, head: heads[0]})
 		}
-		if pk.blocked {
-			ids, err := w.readIDs(next(), p, p.LaneBlockedRoute(lane))
-			if err != nil {
-				return nil, nil, err
-			}
-			blocked = append(blocked, ids...)
+	}
+	for _, p := range pk.delayed {
+		ids, err := w.readIDs(next(), p, p.LaneDelayed(lane))
+		if err != nil {
+			return nil, nil, err
 		}
+		due = append(due, ids...)
+	}
+	for _, p := range pk.blocked {
+		ids, err := w.readIDs(next(), p, p.LaneBlockedRoute(lane))
+		if err != nil {
+			return nil, nil, err
+		}
+		blocked = append(blocked, ids...)
 	}
 	for _, id := range append(w.promote(ctx, lane, due, now), w.unblock(ctx, lane, blocked, now)...) {
 		if !hasPartition(cands, id.Partition()) {

@@ -158,3 +158,50 @@ func TestRunWakesOnLocalResume(t *testing.T) {
 	}
 	<-resumed
 }
+
+// TestRunServesEveryLane: a worker with two lanes, one of them empty, drains
+// the other over every partition, retries included. Lanes polled in turn
+// once shared one rolling window, so each saw every other window only and
+// some partitions never; and a poll of the empty lane backed off while the
+// other had work.
+func TestRunServesEveryLane(t *testing.T) {
+	db := connectEmbedded(t)
+	f := newFixture(t, db)
+	parts := f.client.PartitionConfig().NumFlowPartitions
+	var ids []keyspace.ExecutionID
+	for i := range 200 {
+		opts := CreateOptions{ID: keyspace.NewExecutionID(keyspace.Partition(i % int(parts))), Kind: "ok",
+			Retry: &RetryPolicy{MaxRetries: 1, Delay: time.Millisecond}}
+		if i%10 == 0 {
+			opts.Kind = "flaky"
+		}
+		ids = append(ids, f.create(opts))
+	}
+	w := f.connect(func(o *Options) {
+		o.Lanes = []string{"empty-" + f.lane, f.lane}
+		o.PartitionWindow = 8
+		o.MaxConcurrentTasks = 4
+		o.PollInterval = time.Millisecond
+		o.MaxPollInterval = 5 * time.Millisecond
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- w.Run(ctx, func(_ context.Context, task *Task) error {
+			if task.Kind == "flaky" && task.AttemptIndex == 0 {
+				return errors.New("first attempt fails")
+			}
+			return nil
+		})
+	}()
+	waitFor(t, "every execution to complete", func() bool {
+		for _, id := range ids {
+			if f.state(id).PublicState != "completed" {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	must(t, <-done, "Run")
+}

@@ -108,7 +108,7 @@ func TestRunClaimsWhereTheWakeUpPoints(t *testing.T) {
 		n := uint64(w.parts.NumFlowPartitions)
 		// Half the partitions ahead of the rolling window: the few polls of this
 		// test never reach it.
-		far := keyspace.Partition((w.cursor.Load() + n/2) % n)
+		far := keyspace.Partition((w.lanes[f.lane].cursor.Load() + n/2) % n)
 		if far == w.parts.LanePartition(f.lane) {
 			far = keyspace.Partition((uint64(far) + 1) % n)
 		}

@@ -28,7 +28,6 @@ type Worker struct {
 
 	permits chan struct{} // one token per running task
 	lane    atomic.Uint64 // round-robin lane counter
-	cursor  atomic.Uint64 // rolling partition window start
 
 	// noClaimNext is set once the server answered that ff_claim_next does not
 	// exist; claims then use grant + claim.
@@ -43,7 +42,8 @@ type Worker struct {
 	nextPromote atomic.Int64 // ms from which a poll looks for due delayed executions
 
 	// Reclaim scans (claim.go) roll their own window with scanCursor, so that
-	// every partition comes round whichever polls scan. notMine holds the
+	// every partition comes round whichever polls scan (laneState has the
+	// lanes' cursors). notMine holds the
 	// executions past their lease expiry found in another lane, skipped by
 	// later scans (ms until then); scanFrom is where the next read of a
 	// partition's lease_expiry set starts, so that reads page through a long
@@ -151,7 +151,13 @@ func connect(ctx context.Context, db valkey.Client, fns ffscripts.Functions, opt
 		log.Warn("partition config incomplete, using defaults", "key", keyspace.ConfigPartitionsKey,
 			"defaulted", w.parts.Defaulted, "num_flow_partitions", w.parts.NumFlowPartitions)
 	}
-	w.cursor.Store(cursorSeed(cfg.InstanceID, w.parts.NumFlowPartitions))
+	seed := cursorSeed(cfg.InstanceID, w.parts.NumFlowPartitions)
+	for _, st := range w.lanes {
+		st.cursor.Store(seed)
+		st.promoteCursor.Store(seed)
+		st.unblockCursor.Store(seed)
+	}
+	w.scanCursor.Store(seed)
 	w.client = &Client{db: db, fns: fns, ns: cfg.Namespace, parts: w.parts, onResume: w.Wake}
 	if err := w.advertise(ctx); err != nil {
 		return fail(err)
