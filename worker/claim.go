@@ -93,6 +93,9 @@ type laneState struct {
 	// polls make the read: with one cursor for all, reads made on every other
 	// poll (or by lanes polled in turn) saw every other window only.
 	cursor, promoteCursor, unblockCursor atomic.Uint64
+	// quietUntil (unix ms): the lane was found empty; until then claims try
+	// the worker's other lanes first.
+	quietUntil atomic.Int64
 }
 
 func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
@@ -106,17 +109,31 @@ func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
 // claimUpTo claims at most k executions (the caller holds k permits) from the
 // worker's lanes: from the next lane in turn, and from the lanes after it when
 // that one has nothing, so that an empty lane does not make a poll come back
-// empty while another has work (an idle poll costs a round trip per lane).
+// empty while another has work (an idle poll costs a round trip per lane). A
+// lane found empty in the last PollInterval is tried after the others.
 func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 	lanes := w.cfg.Lanes
 	first := int(w.lane.Add(1) - 1)
+	now := time.Now().UnixMilli()
+	order := make([]string, 0, len(lanes))
+	for _, quiet := range []bool{false, true} {
+		for i := range lanes {
+			lane := lanes[(first+i)%len(lanes)]
+			if (w.lanes[lane].quietUntil.Load() > now) == quiet {
+				order = append(order, lane)
+			}
+		}
+	}
 	var err error
-	for i := range lanes {
+	for _, lane := range order {
 		var tasks []*Task
-		tasks, err = w.claimLane(ctx, lanes[(first+i)%len(lanes)], k)
+		tasks, err = w.claimLane(ctx, lane, k)
+		st := w.lanes[lane]
 		if len(tasks) > 0 || !errors.Is(err, ErrNoTask) {
+			st.quietUntil.Store(0)
 			return tasks, err
 		}
+		st.quietUntil.Store(now + w.cfg.PollInterval.Milliseconds())
 	}
 	return nil, err
 }

@@ -205,3 +205,34 @@ func TestRunServesEveryLane(t *testing.T) {
 	cancel()
 	must(t, <-done, "Run")
 }
+
+// TestQuietLaneTriedLast: a lane found empty is tried after the worker's
+// other lanes until PollInterval has passed, so claims in a busy lane do not
+// pay a peek of the empty one every other time.
+func TestQuietLaneTriedLast(t *testing.T) {
+	db := connectEmbedded(t)
+	f := newFixture(t, db)
+	for range 6 {
+		f.create(CreateOptions{})
+	}
+	rt := &roundTrips{Client: db}
+	w, err := Connect(context.Background(), rt, f.options(func(o *Options) {
+		o.Lanes = []string{"empty-" + f.lane, f.lane}
+		idle(o) // PollInterval: an hour
+	}))
+	must(t, err, "Connect")
+	defer w.Close(context.Background())
+	ctx := context.Background()
+	must(t, claim(t, w).Complete(ctx, nil), "Complete") // the empty lane's peek, then the busy lane's
+	must(t, claim(t, w).Complete(ctx, nil), "Complete") // sticky in the busy lane
+	var n int64
+	for range 4 {
+		before := rt.n.Load()
+		task := claim(t, w)
+		n += rt.n.Load() - before
+		must(t, task.Complete(ctx, nil), "Complete")
+	}
+	if n != 4 {
+		t.Fatalf("4 claims in the busy lane took %d round trips, want 4 (no peek of the quiet lane)", n)
+	}
+}
