@@ -20,6 +20,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
@@ -116,14 +117,15 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(ctx, cfg); err != nil {
+	if err := run(ctx, cfg, os.Stdout); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, cfg config) error {
+// run runs the chosen scenarios and writes the report to out.
+func run(ctx context.Context, cfg config, out io.Writer) error {
 	rep := &report{cfg: cfg}
 	if cfg.addr == "" {
 		srv, err := valkeyserver.Start(ctx, cfg.server, strings.Fields(cfg.extra)...)
@@ -227,7 +229,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	rep.loadEnd = loadAvg()
-	rep.print(os.Stdout)
+	rep.print(out)
 	return nil
 }
 

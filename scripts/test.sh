@@ -21,3 +21,7 @@ echo "== contract tests on the cluster (VALKEY_ADDR=$VALKEY_CLUSTER_ADDRS)" >&2
 VALKEY_ADDR=$VALKEY_CLUSTER_ADDRS FFGO_TARGETS=valkey go test -count=1 ${GOTESTFLAGS:-} ./ffscripts
 echo "== race detector: the engine's and the worker's concurrency" >&2
 FFGO_TARGETS=embedded,valkey go test -race -count=1 ${GOTESTFLAGS:-} ./embedded ./worker
+# The benchmark program is its own module (asynq stays out of the library's go.mod): a smoke
+# run of every scenario at a small size keeps `make bench` working.
+echo "== bench smoke test (bench/, a private valkey-server)" >&2
+(cd bench && go test -count=1 ${GOTESTFLAGS:-} ./...)
