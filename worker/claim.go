@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -22,17 +21,10 @@ import (
 // promoteBatch is how many due delayed executions one poll promotes per partition.
 const promoteBatch = 8
 
-// A reclaim scan reads up to reclaimScan leases past their expiry per
-// partition and takes at most reclaimBatch of them through the reclaim
-// steps; one found in another lane is skipped for notMineFor.
-const (
-	reclaimScan  = 32
-	reclaimBatch = 16
-	notMineFor   = time.Minute
-)
-
-// ClaimNext claims one execution from the worker's lanes (round-robin, one lane
-// per call) and returns it as a running Task holding one concurrency permit.
+// ClaimNext claims one execution from the worker's lanes (starting with the
+// next lane in turn, then the others; a lane found empty in the last
+// PollInterval comes last) and returns it as a running Task holding one
+// concurrency permit.
 //
 // While the partition where the lane last found work keeps having it,
 // ClaimNext claims there with one ff_claim_next call: one round trip. Otherwise
@@ -94,8 +86,11 @@ type laneState struct {
 	// poll (or by lanes polled in turn) saw every other window only.
 	cursor, promoteCursor, unblockCursor atomic.Uint64
 	// quietUntil (unix ms): the lane was found empty; until then claims try
-	// the worker's other lanes first.
-	quietUntil atomic.Int64
+	// the worker's other lanes first. It ends early when the lane's delayed
+	// sets are due a look (promoteAt), and a lane is not quiet while they are.
+	quietUntil  atomic.Int64
+	nextPromote atomic.Int64 // ms from which a poll looks at the delayed sets
+	lastUnblock atomic.Int64 // ms of the last look at the blocked:route sets
 }
 
 func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
@@ -119,23 +114,35 @@ func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 	for _, quiet := range []bool{false, true} {
 		for i := range lanes {
 			lane := lanes[(first+i)%len(lanes)]
-			if (w.lanes[lane].quietUntil.Load() > now) == quiet {
+			st := w.lanes[lane]
+			if (st.quietUntil.Load() > now && st.nextPromote.Load() > now) == quiet {
 				order = append(order, lane)
 			}
 		}
 	}
-	var err error
+	// A lane that fails (a corrupt member in one of its sets, say) does not
+	// keep the others from being tried; its error is returned when none had
+	// work, and it counts as quiet.
+	var failed error
 	for _, lane := range order {
-		var tasks []*Task
-		tasks, err = w.claimLane(ctx, lane, k)
+		tasks, err := w.claimLane(ctx, lane, k)
 		st := w.lanes[lane]
-		if len(tasks) > 0 || !errors.Is(err, ErrNoTask) {
+		if len(tasks) > 0 {
 			st.quietUntil.Store(0)
 			return tasks, err
 		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if !errors.Is(err, ErrNoTask) && failed == nil {
+			failed = err
+		}
 		st.quietUntil.Store(now + w.cfg.PollInterval.Milliseconds())
 	}
-	return nil, err
+	if failed != nil {
+		return nil, failed
+	}
+	return nil, ErrNoTask
 }
 
 // claimLane claims at most k executions from one lane. While a partition
@@ -165,10 +172,17 @@ func (w *Worker) claimLane(ctx context.Context, lane string, k int) ([]*Task, er
 
 	now := time.Now().UnixMilli()
 	pk := w.peekPlan(lane, now, !sticky || fair)
+	// A reclaim scan keeps a permit for what it finds: a worker whose claims
+	// always come back full would never reclaim otherwise.
+	n := k
+	if len(pk.scan) > 0 {
+		n--
+	}
+	claimed := sticky && n > 0
 	var cmds valkey.Commands
 	var leases []string
-	if sticky {
-		cmds, leases = w.claimCmds(lane, part, k)
+	if claimed {
+		cmds, leases = w.claimCmds(lane, part, n)
 		// What is left after the claims: when nothing is, the next poll peeks
 		// straight away instead of finding out with a refused claim.
 		cmds = append(cmds, w.db.B().Zcard().Key(part.LaneEligible(lane)).Build())
@@ -184,7 +198,7 @@ func (w *Worker) claimLane(ctx context.Context, lane string, k int) ([]*Task, er
 		return nil, err
 	}
 	rest := res[claims:]
-	if sticky {
+	if claimed {
 		if left, zerr := rest[0].AsInt64(); zerr == nil && left == 0 {
 			drained = true
 		}
@@ -205,6 +219,14 @@ func (w *Worker) claimLane(ctx context.Context, lane string, k int) ([]*Task, er
 	if len(tasks) > 0 {
 		w.keepSticky(st, part, drained, fair, cands)
 		return tasks, nil
+	}
+	if sticky && !claimed {
+		// The one permit was kept for the scan, which found nothing to take:
+		// claim where the lane claims.
+		got, err := w.claimIn(ctx, lane, st, []candidate{{part: part}}, k)
+		if len(got) > 0 || !errors.Is(err, ErrNoTask) {
+			return got, err
+		}
 	}
 	st.mu.Lock()
 	st.sticky = false
@@ -406,154 +428,48 @@ func (w *Worker) roll(cursor *atomic.Uint64, solo *keyspace.Partition) []keyspac
 	return parts
 }
 
-// promoteDue reports whether this poll looks for due delayed executions: at
-// most once per PollInterval, and at once when an execution this worker
-// delayed is due (promoteAt).
-func (w *Worker) promoteDue(now int64) bool {
-	next := w.nextPromote.Load()
-	return now >= next && w.nextPromote.CompareAndSwap(next, now+w.cfg.PollInterval.Milliseconds())
+// promoteDue reports whether this poll of the lane looks for its due delayed
+// executions: at most once per PollInterval, and at once when an execution
+// of the lane this worker delayed is due (promoteAt). The timer is the
+// lane's: with one for the worker, a busy lane's polls used it up and an
+// empty lane's retries waited for the busy lane to drain.
+func (w *Worker) promoteDue(st *laneState, now int64) bool {
+	next := st.nextPromote.Load()
+	return now >= next && st.nextPromote.CompareAndSwap(next, now+w.cfg.PollInterval.Milliseconds())
 }
 
-// promoteAt makes the first poll at or after at look for due delayed
-// executions: the worker delayed one until then.
-func (w *Worker) promoteAt(at time.Time) {
+// promoteAt makes the lane's first poll at or after at look for due delayed
+// executions, and tries the lane first then: the worker delayed one until
+// then.
+func (w *Worker) promoteAt(lane string, at time.Time) {
+	st := w.lanes[lane]
+	if st == nil {
+		return
+	}
 	ms := at.UnixMilli()
 	for {
-		next := w.nextPromote.Load()
-		if next <= ms || w.nextPromote.CompareAndSwap(next, ms) {
+		next := st.nextPromote.Load()
+		if next <= ms || st.nextPromote.CompareAndSwap(next, ms) {
+			break
+		}
+	}
+	for {
+		q := st.quietUntil.Load()
+		if q <= ms || st.quietUntil.CompareAndSwap(q, ms) {
 			return
 		}
 	}
 }
 
-// unblockDue reports whether this poll may look at the blocked:route sets: a
-// worker with capabilities, at most once per MaxPollInterval.
-func (w *Worker) unblockDue(now int64) bool {
+// unblockDue reports whether this poll of the lane may look at its
+// blocked:route sets: a worker with capabilities, at most once per
+// MaxPollInterval per lane.
+func (w *Worker) unblockDue(st *laneState, now int64) bool {
 	if w.cfg.capsCSV == "" {
 		return false
 	}
-	last := w.lastUnblock.Load()
-	return now-last >= w.cfg.MaxPollInterval.Milliseconds() && w.lastUnblock.CompareAndSwap(last, now)
-}
-
-// reclaimDue reports whether this poll looks for leases past their expiry:
-// at most once per MaxPollInterval.
-func (w *Worker) reclaimDue(now int64) bool {
-	last := w.lastReclaim.Load()
-	return now-last >= w.cfg.MaxPollInterval.Milliseconds() && w.lastReclaim.CompareAndSwap(last, now)
-}
-
-// reclaimExpired takes over up to k of the executions in expired, whose
-// leases are past their expiry: their worker died or stopped renewing. With
-// no engine scanner running, workers do the scanner's part: mark the lease
-// expired (ff_mark_lease_expired_if_due) and, for the executions of this
-// worker's lanes, take a reclaim grant and reclaim. Each step is the
-// library's to refuse (the lease was renewed after all, another worker was
-// granted it first, a capability is missing, the reclaim cap is reached),
-// and a refusal skips the execution. The caller holds the k permits.
-func (w *Worker) reclaimExpired(ctx context.Context, expired []keyspace.ExecutionID, k int) []*Task {
-	if len(expired) == 0 || k <= 0 {
-		return nil
-	}
-	now := time.Now().UnixMilli()
-	expired = w.skipNotMine(expired, now)
-	if len(expired) == 0 {
-		return nil
-	}
-	expired = expired[:min(len(expired), reclaimBatch)]
-	cmds := make(valkey.Commands, 0, 2*len(expired))
-	for _, id := range expired {
-		ek := keyspace.ExecKeys(id)
-		mark, err := fcall.Build(ffscripts.FnMarkLeaseExpiredIfDue, ffscripts.MarkLeaseExpiredIfDueCmd, w.db,
-			ffscripts.MarkLeaseExpiredIfDueKeys{ExecCore: ek.Core(), LeaseCurrent: ek.LeaseCurrent(),
-				LeaseExpiry: id.Partition().LeaseExpiry(), LeaseHistory: ek.LeaseHistory()},
-			ffscripts.MarkLeaseExpiredIfDueArgs{ExecutionID: id.String()})
-		if err != nil {
-			return nil
-		}
-		cmds = append(cmds, mark, w.db.B().Hget().Key(ek.Core()).Field("lane_id").Build())
-	}
-	res := w.db.DoMulti(ctx, cmds...)
-	var tasks []*Task
-	for i, id := range expired {
-		if len(tasks) == k {
-			break
-		}
-		m, err := ffscripts.ParseMarkLeaseExpiredIfDue(res[2*i])
-		if err != nil {
-			w.cfg.Logger.Debug("marking an expired lease failed", "execution_id", id, "err", err)
-			continue
-		}
-		switch m.Result {
-		case "marked_expired", "already_expired", "already_revoked":
-		default:
-			continue // renewed after all, or no longer active
-		}
-		lane, err := res[2*i+1].ToString()
-		if err != nil || w.lanes[lane] == nil {
-			w.markNotMine(id, now) // gone, or another lane's: its workers reclaim it
-			continue
-		}
-		if err := w.IssueReclaimGrant(ctx, lane, id); err != nil {
-			w.cfg.Logger.Debug("reclaim grant refused", "execution_id", id, "err", err)
-			continue
-		}
-		t, err := w.reclaim(ctx, lane, id)
-		if err != nil {
-			w.cfg.Logger.Warn("reclaiming an execution whose lease expired failed", "execution_id", id, "err", err)
-			continue
-		}
-		w.cfg.Logger.Info("reclaimed an execution whose lease expired", "execution_id", id, "lane", lane)
-		tasks = append(tasks, t)
-	}
-	return tasks
-}
-
-// skipNotMine drops from ids those a scan found in another lane lately.
-func (w *Worker) skipNotMine(ids []keyspace.ExecutionID, now int64) []keyspace.ExecutionID {
-	w.scanMu.Lock()
-	defer w.scanMu.Unlock()
-	return slices.DeleteFunc(ids, func(id keyspace.ExecutionID) bool { return w.notMine[id] > now })
-}
-
-// scanOffset is where the next read of p's lease_expiry set starts.
-func (w *Worker) scanOffset(p keyspace.Partition) int64 {
-	w.scanMu.Lock()
-	defer w.scanMu.Unlock()
-	return w.scanFrom[p]
-}
-
-// scanned records that a read of p's lease_expiry set returned n members: a
-// full page moves the next read on to the next page, a short one back to the
-// start, so a set longer than a page (another lane's dead executions) does
-// not hide what lies past its first page.
-func (w *Worker) scanned(p keyspace.Partition, n int) {
-	w.scanMu.Lock()
-	defer w.scanMu.Unlock()
-	if n < reclaimScan {
-		delete(w.scanFrom, p)
-		return
-	}
-	if w.scanFrom == nil {
-		w.scanFrom = map[keyspace.Partition]int64{}
-	}
-	w.scanFrom[p] += int64(n)
-}
-
-// markNotMine makes scans skip id for notMineFor.
-func (w *Worker) markNotMine(id keyspace.ExecutionID, now int64) {
-	w.scanMu.Lock()
-	defer w.scanMu.Unlock()
-	if w.notMine == nil {
-		w.notMine = map[keyspace.ExecutionID]int64{}
-	}
-	if len(w.notMine) >= 4096 {
-		maps.DeleteFunc(w.notMine, func(_ keyspace.ExecutionID, until int64) bool { return until <= now })
-		if len(w.notMine) >= 4096 {
-			clear(w.notMine) // a bound on memory; they are read again
-		}
-	}
-	w.notMine[id] = now + notMineFor.Milliseconds()
+	last := st.lastUnblock.Load()
+	return now-last >= w.cfg.MaxPollInterval.Milliseconds() && st.lastUnblock.CompareAndSwap(last, now)
 }
 
 // peek is one poll's read of the partitions, each kind of read over a window
@@ -587,14 +503,14 @@ func (w *Worker) peekPlan(lane string, now int64, heads bool) peek {
 			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LaneEligible(lane)).Min("0").Max("0").Build())
 		}
 	}
-	if w.promoteDue(now) {
+	if w.promoteDue(st, now) {
 		pk.delayed = w.roll(&st.promoteCursor, &solo)
 		for _, p := range pk.delayed {
 			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LaneDelayed(lane)).Min("-inf").Max(nowS).
 				Byscore().Limit(0, promoteBatch).Build())
 		}
 	}
-	if w.unblockDue(now) {
+	if w.unblockDue(st, now) {
 		pk.blocked = w.roll(&st.unblockCursor, &solo)
 		for _, p := range pk.blocked {
 			pk.cmds = append(pk.cmds, w.db.B().Zrange().Key(p.LaneBlockedRoute(lane)).Min("0").Max(strconv.Itoa(promoteBatch-1)).Build())
@@ -1088,70 +1004,6 @@ func (w *Worker) claimFromGrant(ctx context.Context, lane string, id keyspace.Ex
 		leaseID: r.LeaseID, wantLeaseID: leaseID, epoch: r.LeaseEpoch, expiresAt: r.LeaseExpiresAt,
 		attemptID: r.AttemptID, attemptIndex: r.AttemptIndex, attemptType: r.AttemptType,
 	})
-}
-
-// ClaimFromReclaimGrant takes over execution id, whose previous lease expired
-// or was revoked, with a reclaim grant (ff_issue_reclaim_grant) issued to this
-// worker: the interrupted attempt ends and a new attempt of type "reclaim"
-// starts under this worker's lease (ff_reclaim_execution). The concurrency
-// permit is taken first, as in ClaimFromGrant. At the execution's reclaim cap
-// the library fails it terminally and the error matches
-// ffscripts.ErrMaxRetriesExhausted.
-func (w *Worker) ClaimFromReclaimGrant(ctx context.Context, lane string, id keyspace.ExecutionID) (*Task, error) {
-	return w.withPermit(id, func() (*Task, error) { return w.reclaim(ctx, lane, id) })
-}
-
-func (w *Worker) reclaim(ctx context.Context, lane string, id keyspace.ExecutionID) (*Task, error) {
-	k := keyspace.ExecKeys(id)
-	p := id.Partition()
-	ec, err := parseContext(k, w.db.DoMulti(ctx, w.contextCmds(k)...))
-	if err != nil {
-		return nil, err
-	}
-	if ec.kind == "" && ec.totalAttempts == "" {
-		return nil, fmt.Errorf("worker: reclaim %s: %w", id, ffscripts.ErrExecutionNotFound)
-	}
-	old, err := attemptIndex(ec.attemptIndex)
-	if err != nil {
-		return nil, fmt.Errorf("worker: reclaim %s current_attempt_index: %w", id, err)
-	}
-	next, err := attemptIndex(ec.totalAttempts)
-	if err != nil {
-		return nil, fmt.Errorf("worker: reclaim %s total_attempt_count: %w", id, err)
-	}
-	leaseID, attemptID := uuid.NewString(), uuid.NewString()
-	r, err := w.fns.ReclaimExecution(ctx, ffscripts.ReclaimExecutionKeys{
-		ExecCore: k.Core(), ClaimGrant: k.ClaimGrant(), OldAttemptHash: k.Attempt(old), OldStreamMeta: k.StreamMeta(old),
-		NewAttemptHash: k.Attempt(next), NewAttemptUsage: k.AttemptUsage(next), AttemptsZset: k.Attempts(),
-		LeaseCurrent: k.LeaseCurrent(), LeaseHistory: k.LeaseHistory(), LeaseExpiry: p.LeaseExpiry(),
-		WorkerLeases: p.WorkerLeases(w.cfg.InstanceID), LaneActive: p.LaneActive(lane),
-		AttemptTimeout: p.AttemptTimeout(), ExecutionDeadline: p.ExecutionDeadline(),
-	}, ffscripts.ReclaimExecutionArgs{
-		ExecutionID: id.String(), WorkerID: w.cfg.WorkerID, WorkerInstanceID: w.cfg.InstanceID, LaneID: lane,
-		LeaseID: leaseID, LeaseTTLMs: w.cfg.LeaseTTL.Milliseconds(), AttemptID: attemptID,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return w.newTask(claimed{
-		id: id, lane: lane, kind: ec.kind, namespace: ec.namespace, payload: ec.payload, tags: ec.tags,
-		leaseID: r.LeaseID, wantLeaseID: leaseID, epoch: r.LeaseEpoch, expiresAt: r.LeaseExpiresAt,
-		attemptID: r.AttemptID, attemptIndex: r.AttemptIndex, attemptType: r.AttemptType,
-	})
-}
-
-// IssueReclaimGrant asks the library for a reclaim grant for this worker on
-// execution id, whose lease expired or was revoked (normally a scheduler's
-// job). Pass the execution to ClaimFromReclaimGrant next.
-func (w *Worker) IssueReclaimGrant(ctx context.Context, lane string, id keyspace.ExecutionID) error {
-	k := keyspace.ExecKeys(id)
-	_, err := w.fns.IssueReclaimGrant(ctx, ffscripts.IssueReclaimGrantKeys{
-		ExecCore: k.Core(), ClaimGrant: k.ClaimGrant(), LeaseExpiry: id.Partition().LeaseExpiry(),
-	}, ffscripts.IssueReclaimGrantArgs{
-		ExecutionID: id.String(), WorkerID: w.cfg.WorkerID, WorkerInstanceID: w.cfg.InstanceID, LaneID: lane,
-		GrantTTLMs: w.cfg.GrantTTL.Milliseconds(), WorkerCapabilitiesCSV: w.cfg.capsCSV,
-	})
-	return err
 }
 
 // tagMap turns the flat key/value tail of a reply into a map.

@@ -25,7 +25,9 @@ type Options struct {
 	// refused by Connect (ErrDuplicateInstance). Required.
 	InstanceID string
 
-	// Lanes the worker claims from, round-robin. At least one; each must pass
+	// Lanes the worker claims from. Each poll starts with the next lane in
+	// turn and tries the others when it has nothing; a lane found empty is
+	// tried after the others for PollInterval. At least one; each must pass
 	// keyspace.ValidateLane.
 	Lanes []string
 

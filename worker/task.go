@@ -317,7 +317,7 @@ func (t *Task) Fail(ctx context.Context, reason string, opts FailOptions) (FailO
 		}
 		if r.Result == "retry_scheduled" {
 			out = FailOutcome{Retry: true, RetryAt: time.UnixMilli(r.DelayUntil)}
-			t.w.promoteAt(out.RetryAt)
+			t.w.promoteAt(t.Lane, out.RetryAt)
 		}
 		return nil
 	})
@@ -389,7 +389,7 @@ func (t *Task) delay(ctx context.Context, until time.Time) error {
 		DelayUntil: until.UnixMilli(),
 	})
 	if err == nil {
-		t.w.promoteAt(until)
+		t.w.promoteAt(t.Lane, until)
 	}
 	return err
 }

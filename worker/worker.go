@@ -37,20 +37,18 @@ type Worker struct {
 	lanes map[string]*laneState
 
 	caps        []string     // the worker's capabilities, sorted
-	lastUnblock atomic.Int64 // ms of the last blocked:route check
 	lastReclaim atomic.Int64 // ms of the last lease_expiry check
-	nextPromote atomic.Int64 // ms from which a poll looks for due delayed executions
 
-	// Reclaim scans (claim.go) roll their own window with scanCursor, so that
-	// every partition comes round whichever polls scan (laneState has the
-	// lanes' cursors). notMine holds the
-	// executions past their lease expiry found in another lane, skipped by
-	// later scans (ms until then); scanFrom is where the next read of a
+	// Reclaim scans (reclaim.go) roll their own window with scanCursor, so
+	// that every partition comes round whichever polls scan (laneState has the
+	// lanes' cursors). skipped holds the executions past their lease expiry
+	// that a scan could not take (another lane's, or refused), passed over by
+	// later scans until then (ms); scanFrom is where the next read of a
 	// partition's lease_expiry set starts, so that reads page through a long
 	// one.
 	scanCursor atomic.Uint64
 	scanMu     sync.Mutex
-	notMine    map[keyspace.ExecutionID]int64
+	skipped    map[keyspace.ExecutionID]int64
 	scanFrom   map[keyspace.Partition]int64
 
 	// wake interrupts Run's back-off, e.g. after this process resumed an
