@@ -47,6 +47,9 @@ type DiffConfig struct {
 	// RefSource and EmbSource are the libraries loaded on each side ("" = ffscripts.Source()).
 	RefSource, EmbSource string
 	Log                  io.Writer // per-step trace when not nil
+	// ReplayFlags are the ffconform flags a replay of a failure needs beside
+	// the seed (-library, -diff-reference), printed in its replay command.
+	ReplayFlags string
 }
 
 // DiffFailure is the first difference of a differential run.
@@ -55,6 +58,8 @@ type DiffFailure struct {
 	Step   int      // index of the failing step (0-based)
 	Prefix []string // the steps up to and including the failing one
 	Msg    string
+	// ReplayFlags: see DiffConfig.
+	ReplayFlags string
 }
 
 func (f *DiffFailure) Error() string {
@@ -65,6 +70,9 @@ func (f *DiffFailure) Error() string {
 	}
 	b.WriteString(f.Msg)
 	fmt.Fprintf(&b, "\nreplay: go run ./conformance/cmd/ffconform -run '^$' -diff 1 -diff-seed %d -diff-steps %d -v", f.Seed, f.Step+1)
+	if f.ReplayFlags != "" {
+		b.WriteString(" " + f.ReplayFlags)
+	}
 	return b.String()
 }
 
@@ -136,6 +144,9 @@ func RunDiff(ctx context.Context, cfg DiffConfig) (DiffStats, error) {
 				}
 				st.Inconclusive++
 				err = nil
+			}
+			if df := (*DiffFailure)(nil); errors.As(err, &df) {
+				df.ReplayFlags = cfg.ReplayFlags
 			}
 			if err != nil {
 				return st, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,5 +60,15 @@ func TestDifferential(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplayCommandNamesLibraries: a failure found with other libraries than
+// the generated one prints a replay command that loads them again.
+func TestReplayCommandNamesLibraries(t *testing.T) {
+	f := &DiffFailure{Seed: 42, Step: 3, Msg: "differs", ReplayFlags: "-diff-reference /tmp/old.lua"}
+	want := "-diff 1 -diff-seed 42 -diff-steps 4 -v -diff-reference /tmp/old.lua"
+	if !strings.Contains(f.Error(), want) {
+		t.Fatalf("failure text lacks %q:\n%s", want, f.Error())
 	}
 }

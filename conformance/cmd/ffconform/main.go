@@ -98,7 +98,14 @@ func run() int {
 		failed = rep.Failed()
 	}
 	if *diff > 0 {
-		ok, err := runDiff(ctx, *diff, *diffSeed, *diffSteps, *diffValkey, refSrc, src, *verbose)
+		var replay []string
+		if *library != "" {
+			replay = append(replay, "-library "+*library)
+		}
+		if *diffRef != "" {
+			replay = append(replay, "-diff-reference "+*diffRef)
+		}
+		ok, err := runDiff(ctx, *diff, *diffSeed, *diffSteps, *diffValkey, refSrc, src, strings.Join(replay, " "), *verbose)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ffconform:", err)
 			return 2
@@ -120,7 +127,7 @@ func readLibrary(path string) (string, error) {
 	return string(b), err
 }
 
-func runDiff(ctx context.Context, n int, seed uint64, steps int, addr, refSrc, src string, verbose bool) (bool, error) {
+func runDiff(ctx context.Context, n int, seed uint64, steps int, addr, refSrc, src, replay string, verbose bool) (bool, error) {
 	if addr == "" {
 		srv, err := conformance.StartValkeyServer(ctx)
 		if err != nil {
@@ -139,7 +146,7 @@ func runDiff(ctx context.Context, n int, seed uint64, steps int, addr, refSrc, s
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano() % 1_000_000_000)
 	}
-	cfg := conformance.DiffConfig{Seed: seed, Sequences: n, Steps: steps, Reference: c, RefSource: refSrc, EmbSource: src}
+	cfg := conformance.DiffConfig{Seed: seed, Sequences: n, Steps: steps, Reference: c, RefSource: refSrc, EmbSource: src, ReplayFlags: replay}
 	if verbose {
 		cfg.Log = os.Stdout
 	}
