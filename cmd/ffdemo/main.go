@@ -262,15 +262,21 @@ func crash(ctx context.Context, srv *server, cfg config, ns, lane, runID string)
 	if err != nil {
 		return 0, err
 	}
-	defer db.Close() // the crash
 	w, err := worker.Connect(ctx, db, worker.Options{
 		Namespace: ns, WorkerID: "ffdemo", InstanceID: "ffdemo-" + runID + "-crashes", Lanes: []string{lane},
 		MaxConcurrentTasks: cfg.crashes, LeaseTTL: crashLease, ManagedLibrary: true, PollOnly: true,
 		Logger: slog.New(slog.DiscardHandler), // its renewals fail after the crash
 	})
 	if err != nil {
+		db.Close()
 		return 0, err
 	}
+	defer func() {
+		// The crash: the connection goes first, so Close can hand nothing
+		// back and only stops the worker's goroutines (its renewals fail).
+		db.Close()
+		w.Close(context.WithoutCancel(ctx))
+	}()
 	claimed := 0
 	for tries := 0; claimed < cfg.crashes && tries < 100*cfg.crashes; tries++ {
 		if _, err := w.ClaimNext(ctx); err == nil {
