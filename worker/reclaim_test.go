@@ -38,21 +38,7 @@ func TestQuietLaneDelayedNotStarved(t *testing.T) {
 		o.PartitionWindow = 4
 		o.MaxConcurrentTasks = 4
 	})
-	var handled atomic.Int64
-	got := make(chan int64, 1)
-	runUntil(t, w, func(_ context.Context, task *Task) error {
-		if task.ID == id {
-			got <- handled.Load()
-			return nil
-		}
-		handled.Add(1)
-		time.Sleep(2 * time.Millisecond)
-		return nil
-	}, func() {
-		if n := await(t, "the quiet lane's delayed execution", got); n > busy*3/4 {
-			t.Errorf("it ran after %d of the busy lane's %d executions, want it well before they drained", n, busy)
-		}
-	})
+	runsBeforeDrained(t, w, id, busy, 2*time.Millisecond, "the quiet lane's delayed execution")
 }
 
 // TestReclaimNotHeldUpByRefused: executions the worker may not reclaim (they
@@ -105,19 +91,27 @@ func TestSaturatedWorkerReclaims(t *testing.T) {
 		f.create(CreateOptions{})
 	}
 	w := f.connect(func(o *Options) { short(o); o.MaxConcurrentTasks = 2 })
+	runsBeforeDrained(t, w, dead, backlog, time.Millisecond, "the dead worker's execution to be reclaimed")
+}
+
+// runsBeforeDrained runs w over a backlog of n executions, each handled in
+// work, and fails unless id runs well before the backlog has drained (an
+// ordering, not a timing: without the mechanism under test id runs last).
+func runsBeforeDrained(t *testing.T, w *Worker, id keyspace.ExecutionID, n int, work time.Duration, what string) {
+	t.Helper()
 	var handled atomic.Int64
 	got := make(chan int64, 1)
 	runUntil(t, w, func(_ context.Context, task *Task) error {
-		if task.ID == dead {
+		if task.ID == id {
 			got <- handled.Load()
 			return nil
 		}
 		handled.Add(1)
-		time.Sleep(time.Millisecond)
+		time.Sleep(work)
 		return nil
 	}, func() {
-		if n := await(t, "the dead worker's execution to be reclaimed", got); n > backlog*3/4 {
-			t.Errorf("it was reclaimed after %d of the %d in the backlog, want it well before the backlog drained", n, backlog)
+		if done := await(t, what, got); done > int64(n)*3/4 {
+			t.Errorf("%s: it ran after %d of the %d others, want it well before they drained", what, done, n)
 		}
 	})
 }
