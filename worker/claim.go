@@ -108,6 +108,9 @@ func (w *Worker) claimNext(ctx context.Context) (*Task, error) {
 // lane found empty in the last PollInterval is tried after the others.
 func (w *Worker) claimUpTo(ctx context.Context, k int) ([]*Task, error) {
 	lanes := w.cfg.Lanes
+	if len(lanes) == 1 {
+		return w.claimLane(ctx, lanes[0], k) // no order to work out, on every claim
+	}
 	first := int(w.lane.Add(1) - 1)
 	now := time.Now().UnixMilli()
 	order := make([]string, 0, len(lanes))
@@ -589,6 +592,7 @@ func (w *Worker) readIDs(r valkey.ValkeyResult, p keyspace.Partition, key string
 // it moved. No engine scanner is needed for a worker to pick up its retries.
 func (w *Worker) promote(ctx context.Context, lane string, due []keyspace.ExecutionID, now int64) []keyspace.ExecutionID {
 	cmds := make(valkey.Commands, 0, len(due))
+	sent := make([]keyspace.ExecutionID, 0, len(due)) // sent[i] is the execution of cmds[i]
 	for _, id := range due {
 		p := id.Partition()
 		cmd, err := fcall.Build(ffscripts.FnPromoteDelayed, ffscripts.PromoteDelayedCmd, w.db,
@@ -599,7 +603,7 @@ func (w *Worker) promote(ctx context.Context, lane string, due []keyspace.Execut
 			w.cfg.Logger.Warn("promoting a delayed execution failed", "execution_id", id, "err", err)
 			continue
 		}
-		cmds = append(cmds, cmd)
+		cmds, sent = append(cmds, cmd), append(sent, id)
 	}
 	if len(cmds) == 0 {
 		return nil
@@ -607,10 +611,10 @@ func (w *Worker) promote(ctx context.Context, lane string, due []keyspace.Execut
 	var moved []keyspace.ExecutionID
 	for i, r := range w.db.DoMulti(ctx, cmds...) {
 		if _, err := ffscripts.ParsePromoteDelayed(r); err != nil {
-			w.cfg.Logger.Warn("promoting a delayed execution failed", "execution_id", due[i], "err", err)
+			w.cfg.Logger.Warn("promoting a delayed execution failed", "execution_id", sent[i], "err", err)
 			continue
 		}
-		moved = append(moved, due[i])
+		moved = append(moved, sent[i])
 	}
 	return moved
 }
