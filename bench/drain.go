@@ -113,59 +113,99 @@ func (res *sideResult) cpu(n int, c0, c1 cpuSample) {
 	res.ClientCPU = (c1.client - c0.client) * 1e6 / float64(n)
 }
 
+// phase measures one stretch of a side: the round trips and commands its
+// clients sent (names), and the server's command statistics and CPU, from
+// start to end. The statistics are reset at the start, so the server must be
+// this program's.
+type phase struct {
+	names *nameCounter
+	trips int64
+	sent  map[string]int64
+	st    commandStats
+	c0    cpuSample
+	c1    cpuSample
+}
+
+func (e *env) startPhase(ctx context.Context, names *nameCounter) (*phase, error) {
+	if err := resetStats(ctx, e.db); err != nil {
+		return nil, err
+	}
+	c0, err := cpuNow(ctx, e.db)
+	if err != nil {
+		return nil, err
+	}
+	names.take()
+	return &phase{names: names, c0: c0}, nil
+}
+
+// end reads the counters and the server's statistics.
+func (p *phase) end(ctx context.Context, db valkey.Client) error {
+	p.trips, p.sent = p.names.take()
+	var err error
+	if p.c1, err = cpuNow(ctx, db); err != nil {
+		return err
+	}
+	p.st, err = readStats(ctx, db)
+	return err
+}
+
+// result is the side's figures for drain d of n tasks measured by p.
+func (p *phase) result(d drainResult, n int) sideResult {
+	res := sideResult{Drain: d}
+	res.finish(n, p.trips, p.sent, p.st)
+	res.cpu(n, p.c0, p.c1)
+	return res
+}
+
+// measureCreate runs create (the n tasks' creation) as a phase of its own and
+// puts its server µs and round trips per task in res.
+func (e *env) measureCreate(ctx context.Context, names *nameCounter, n int, res *sideResult, create func() error) error {
+	p, err := e.startPhase(ctx, names)
+	if err != nil {
+		return err
+	}
+	if err := create(); err != nil {
+		return err
+	}
+	if err := p.end(ctx, e.db); err != nil {
+		return err
+	}
+	res.CreateUsec = topUsec(p.st, p.sent) / float64(n)
+	res.CreateTrip = float64(p.trips) / float64(n)
+	return nil
+}
+
 func (e *env) drainBaseline(ctx context.Context) (sideResult, error) {
 	if err := fillRaw(ctx, e.db, e.cfg.n, e.payload); err != nil {
 		return sideResult{}, err
 	}
-	if err := resetStats(ctx, e.db); err != nil {
-		return sideResult{}, err
-	}
-	c0, err := cpuNow(ctx, e.db)
+	p, err := e.startPhase(ctx, &e.db.names)
 	if err != nil {
 		return sideResult{}, err
 	}
-	e.db.names.take()
 	d, err := drainRaw(ctx, e.db, e.cfg.n, e.cfg.workers)
 	if err != nil {
 		return sideResult{}, err
 	}
-	trips, sent := e.db.names.take()
-	c1, err := cpuNow(ctx, e.db)
-	if err != nil {
+	if err := p.end(ctx, e.db); err != nil {
 		return sideResult{}, err
 	}
-	st, err := readStats(ctx, e.db)
-	if err != nil {
-		return sideResult{}, err
-	}
-	res := sideResult{Drain: d}
-	res.finish(e.cfg.n, trips, sent, st)
-	res.cpu(e.cfg.n, c0, c1)
-	return res, nil
+	return p.result(d, e.cfg.n), nil
 }
 
 func (e *env) drainFFGO(ctx context.Context, r int, mode string) (sideResult, error) {
 	lane := newLane(fmt.Sprintf("drain-%s-%d", mode, r))
-	if err := resetStats(ctx, e.db); err != nil {
+	var created sideResult
+	if err := e.measureCreate(ctx, &e.db.names, e.cfg.n, &created, func() error {
+		_, err := lane.createExecutions(ctx, e.db, e.cfg.n, e.payload)
+		return err
+	}); err != nil {
 		return sideResult{}, err
 	}
-	e.db.names.take()
-	if _, err := lane.createExecutions(ctx, e.db, e.cfg.n, e.payload); err != nil {
-		return sideResult{}, err
-	}
-	ctrips, csent := e.db.names.take()
-	cst, err := readStats(ctx, e.db)
+	p, err := e.startPhase(ctx, &e.db.names)
 	if err != nil {
 		return sideResult{}, err
 	}
-	if err := resetStats(ctx, e.db); err != nil {
-		return sideResult{}, err
-	}
-	c0, err := cpuNow(ctx, e.db)
-	if err != nil {
-		return sideResult{}, err
-	}
-	e.db.names.take()
 	var d drainResult
 	switch mode {
 	case "worker":
@@ -178,68 +218,36 @@ func (e *env) drainFFGO(ctx context.Context, r int, mode string) (sideResult, er
 	if err != nil {
 		return sideResult{}, err
 	}
-	trips, sent := e.db.names.take()
-	c1, err := cpuNow(ctx, e.db)
-	if err != nil {
-		return sideResult{}, err
-	}
-	st, err := readStats(ctx, e.db)
-	if err != nil {
+	if err := p.end(ctx, e.db); err != nil {
 		return sideResult{}, err
 	}
 	if err := lane.checkDrained(ctx, e.db, e.cfg.n); err != nil {
 		return sideResult{}, err
 	}
-	res := sideResult{Drain: d,
-		CreateUsec: topUsec(cst, csent) / float64(e.cfg.n), CreateTrip: float64(ctrips) / float64(e.cfg.n)}
-	res.finish(e.cfg.n, trips, sent, st)
-	res.cpu(e.cfg.n, c0, c1)
+	res := p.result(d, e.cfg.n)
+	res.CreateUsec, res.CreateTrip = created.CreateUsec, created.CreateTrip
 	return res, nil
 }
 
 func (e *env) drainAsynq(ctx context.Context) (sideResult, error) {
-	if err := resetStats(ctx, e.db); err != nil {
+	var created sideResult
+	if err := e.measureCreate(ctx, &e.hook.names, e.cfg.n, &created, func() error {
+		return enqueueAsynq(ctx, e.rdb, e.cfg.n, e.payload)
+	}); err != nil {
 		return sideResult{}, err
 	}
-	e.hook.names.take()
-	if err := enqueueAsynq(ctx, e.rdb, e.cfg.n, e.payload); err != nil {
-		return sideResult{}, err
-	}
-	ctrips, csent := e.hook.names.take()
-	cst, err := readStats(ctx, e.db)
+	p, err := e.startPhase(ctx, &e.hook.names)
 	if err != nil {
 		return sideResult{}, err
 	}
-	if err := resetStats(ctx, e.db); err != nil {
-		return sideResult{}, err
-	}
-	c0, err := cpuNow(ctx, e.db)
+	// The phase ends when the last task is acknowledged, before asynq's
+	// server shuts down (its shutdown traffic is not the drain's).
+	d, err := drainAsynq(ctx, e.rdb, e.sig, e.cfg.n, e.cfg.workers, func() error { return p.end(ctx, e.db) })
 	if err != nil {
 		return sideResult{}, err
 	}
-	e.hook.names.take()
-	var (
-		st    commandStats
-		trips int64
-		sent  map[string]int64
-		c1    cpuSample
-	)
-	d, err := drainAsynq(ctx, e.rdb, e.sig, e.cfg.n, e.cfg.workers, func() error {
-		trips, sent = e.hook.names.take()
-		var err error
-		if c1, err = cpuNow(ctx, e.db); err != nil {
-			return err
-		}
-		st, err = readStats(ctx, e.db)
-		return err
-	})
-	if err != nil {
-		return sideResult{}, err
-	}
-	res := sideResult{Drain: d,
-		CreateUsec: topUsec(cst, csent) / float64(e.cfg.n), CreateTrip: float64(ctrips) / float64(e.cfg.n)}
-	res.finish(e.cfg.n, trips, sent, st)
-	res.cpu(e.cfg.n, c0, c1)
+	res := p.result(d, e.cfg.n)
+	res.CreateUsec, res.CreateTrip = created.CreateUsec, created.CreateTrip
 	return res, nil
 }
 
