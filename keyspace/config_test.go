@@ -2,12 +2,12 @@ package keyspace
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/flowfabric/ffgo/internal/valkeytest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/valkey-io/valkey-go"
 )
@@ -104,15 +104,7 @@ func TestReadPartitionConfig(t *testing.T) {
 // writing it (other engineers use the same server) and checks the result
 // against a raw HGETALL.
 func TestReadPartitionConfigValkey(t *testing.T) {
-	addr := os.Getenv("VALKEY_ADDR")
-	if addr == "" {
-		t.Skip("VALKEY_ADDR is unset: skipping the real-Valkey test (set VALKEY_ADDR=127.0.0.1:16379)")
-	}
-	c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true})
-	if err != nil {
-		t.Fatalf("connect %s: %v", addr, err)
-	}
-	defer c.Close()
+	c := valkeytest.Standalone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	raw, err := c.Do(ctx, c.B().Hgetall().Key(ConfigPartitionsKey).Build()).AsStrMap()

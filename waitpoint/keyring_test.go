@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/flowfabric/ffgo/internal/valkeytest"
 	"github.com/flowfabric/ffgo/keyspace"
 	"github.com/google/go-cmp/cmp"
 	"github.com/valkey-io/valkey-go"
@@ -251,15 +251,7 @@ func TestReadKeyring(t *testing.T) {
 // test uses (chosen from the clock, in 60000..65535), reads it back from the
 // real server, and deletes it.
 func TestReadKeyringValkey(t *testing.T) {
-	addr := os.Getenv("VALKEY_ADDR")
-	if addr == "" {
-		t.Skip("VALKEY_ADDR is unset: skipping the real-Valkey test (set VALKEY_ADDR=127.0.0.1:16379)")
-	}
-	c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true})
-	if err != nil {
-		t.Fatalf("connect %s: %v", addr, err)
-	}
-	defer c.Close()
+	c := valkeytest.Standalone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	p := keyspace.Partition(60000 + time.Now().UnixNano()%5536)
@@ -268,7 +260,7 @@ func TestReadKeyringValkey(t *testing.T) {
 		t.Skipf("key %s exists or EXISTS failed (%v); not touching it", key, err)
 	}
 	t.Cleanup(func() { c.Do(context.Background(), c.B().Del().Key(key).Build()) })
-	err = c.Do(ctx, c.B().Hset().Key(key).FieldValue().
+	err := c.Do(ctx, c.B().Hset().Key(key).FieldValue().
 		FieldValue("current_kid", "k2").FieldValue("secret:k2", secret1).
 		FieldValue("secret:k1", secret2).FieldValue("expires_at:k1", fmt.Sprint(nowMs+5)).Build()).Error()
 	if err != nil {
