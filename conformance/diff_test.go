@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valkey-io/valkey-go"
 )
 
 var (
@@ -17,8 +19,9 @@ var (
 	flagDiffTrace = flag.Bool("conformance-trace", false, "print every differential step")
 )
 
-// privateServer starts a valkey-server of this test's own (flushed freely), or skips.
-func privateServer(t *testing.T) *ValkeyServer {
+// privateClient starts a valkey-server of this test's own (flushed freely),
+// or skips, and returns a client of it; both end with the test.
+func privateClient(t *testing.T) valkey.Client {
 	t.Helper()
 	srv, err := StartValkeyServer(context.Background())
 	if errors.Is(err, ErrNoValkeyServer) {
@@ -28,7 +31,12 @@ func privateServer(t *testing.T) *ValkeyServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	return srv
+	c, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
 
 // TestDifferential applies seeded random call sequences to a private Valkey and to the
@@ -37,12 +45,7 @@ func TestDifferential(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	srv := privateServer(t)
-	c, err := srv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := privateClient(t)
 	seed := *flagDiffSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano() % 1_000_000_000)

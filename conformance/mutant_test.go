@@ -109,12 +109,7 @@ func TestMutantsFailDifferential(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	srv := privateServer(t)
-	c, err := srv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := privateClient(t)
 	for _, m := range mutants[:3] {
 		t.Run(m.name, func(t *testing.T) {
 			_, err := RunDiff(context.Background(), DiffConfig{Seed: 1, Sequences: 50, Steps: 20, Reference: c,
