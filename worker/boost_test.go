@@ -45,14 +45,9 @@ func TestRunClaimsBesideHandlers(t *testing.T) {
 		must(t, err, "Connect")
 		defer w.Close(context.Background())
 		var done atomic.Int64
-		ctx, cancel := context.WithCancel(context.Background())
-		finished := make(chan error, 1)
-		go func() {
-			finished <- w.Run(ctx, func(context.Context, *Task) error { done.Add(1); return nil })
-		}()
-		waitFor(t, "every execution to be handled", func() bool { return done.Load() == int64(len(ids)) })
-		cancel()
-		must(t, <-finished, "Run")
+		runUntil(t, w, func(context.Context, *Task) error { done.Add(1); return nil }, func() {
+			waitFor(t, "every execution to be handled", func() bool { return done.Load() == int64(len(ids)) })
+		})
 		if m := slow.most.Load(); m < 2 {
 			t.Fatalf("at most %d claim pipelines were in flight at once, want 2", m)
 		}
@@ -79,13 +74,10 @@ func TestRunIdlePollsFromOneLoop(t *testing.T) {
 		must(t, err, "Connect")
 		defer w.Close(context.Background())
 		base := slow.calls.Load()
-		ctx, cancel := context.WithCancel(context.Background())
-		finished := make(chan error, 1)
-		go func() { finished <- w.Run(ctx, func(context.Context, *Task) error { return nil }) }()
-		waitFor(t, "the first poll", func() bool { return slow.calls.Load() > base })
-		time.Sleep(100 * time.Millisecond) // room for other polls, if there were any
-		cancel()
-		must(t, <-finished, "Run")
+		runUntil(t, w, func(context.Context, *Task) error { return nil }, func() {
+			waitFor(t, "the first poll", func() bool { return slow.calls.Load() > base })
+			time.Sleep(100 * time.Millisecond) // room for other polls, if there were any
+		})
 		if n := slow.calls.Load() - base; n != 2 {
 			t.Fatalf("an idle Run made %d polls with an hour's back-off, want 2", n)
 		}

@@ -178,6 +178,22 @@ func (c *roundTrips) DoMulti(ctx context.Context, cmds ...valkey.Completed) []va
 	return c.Client.DoMulti(ctx, cmds...)
 }
 
+// runUntil runs w.Run with handler while wait runs (wait may fail the test),
+// then stops it and checks that Run returned no error.
+func runUntil(t *testing.T, w *Worker, handler Handler, wait func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, handler) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	wait()
+}
+
 // waitFor polls cond until it holds, failing the test after a generous bound.
 // It is a wait for a state the server reaches, not a timing assertion.
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -285,24 +285,19 @@ func TestRunReclaimsExpiredLeases(t *testing.T) {
 
 		w := f.connect(short)
 		got := make(chan string, 1)
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() {
-			done <- w.Run(rctx, func(ctx context.Context, task *Task) error {
-				got <- fmt.Sprintf("%s %s #%d %s", task.ID, task.AttemptType, task.AttemptIndex, task.Payload)
-				return nil
+		runUntil(t, w, func(ctx context.Context, task *Task) error {
+			got <- fmt.Sprintf("%s %s #%d %s", task.ID, task.AttemptType, task.AttemptIndex, task.Payload)
+			return nil
+		}, func() {
+			want := fmt.Sprintf("%s reclaim #1 work", id)
+			if g := await(t, "the reclaimed execution's handler", got); g != want {
+				t.Fatalf("handled %q, want %q", g, want)
+			}
+			waitFor(t, "the reclaimed execution to complete", func() bool { return f.state(id).PublicState == "completed" })
+			waitFor(t, "the other lane's lease to be marked expired", func() bool {
+				return other.state(foreign).OwnershipState == "lease_expired_reclaimable"
 			})
-		}()
-		want := fmt.Sprintf("%s reclaim #1 work", id)
-		if g := await(t, "the reclaimed execution's handler", got); g != want {
-			t.Fatalf("handled %q, want %q", g, want)
-		}
-		waitFor(t, "the reclaimed execution to complete", func() bool { return f.state(id).PublicState == "completed" })
-		waitFor(t, "the other lane's lease to be marked expired", func() bool {
-			return other.state(foreign).OwnershipState == "lease_expired_reclaimable"
 		})
-		cancel()
-		must(t, <-done, "Run")
 		// The reclaimed attempt completed: the late call finds it terminal.
 		if err := frozen.Complete(ctx, nil); !errors.Is(err, ffscripts.ErrExecutionNotActive) {
 			t.Fatalf("late Complete of the dead worker: %v, want ErrExecutionNotActive", err)
@@ -336,14 +331,12 @@ func TestReclaimScanSkipsOtherLanes(t *testing.T) {
 	w, err := Connect(ctx, counting, f.options(short))
 	must(t, err, "Connect")
 	defer w.Close(ctx)
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(rctx, func(context.Context, *Task) error { return nil }) }()
-	waitFor(t, "a scan to read the other lane's execution", func() bool { return counting.Count("HGET") > 0 })
-	reads := counting.Count("HGET")
-	time.Sleep(100 * time.Millisecond) // about ten more scans
-	cancel()
-	must(t, <-done, "Run")
+	var reads int
+	runUntil(t, w, func(context.Context, *Task) error { return nil }, func() {
+		waitFor(t, "a scan to read the other lane's execution", func() bool { return counting.Count("HGET") > 0 })
+		reads = counting.Count("HGET")
+		time.Sleep(100 * time.Millisecond) // about ten more scans
+	})
 	if n := counting.Count("HGET"); n != reads {
 		t.Fatalf("later scans read the other lane's execution %d more times, want 0", n-reads)
 	}
@@ -377,14 +370,9 @@ func TestReclaimScanPagesPastOtherLanes(t *testing.T) {
 
 	w := f.connect(short)
 	got := make(chan keyspace.ExecutionID, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- w.Run(ctx, func(_ context.Context, task *Task) error { got <- task.ID; return nil })
-	}()
-	if id := await(t, "the lane's execution to be reclaimed", got); id != mine {
-		t.Fatalf("reclaimed %s, want %s", id, mine)
-	}
-	cancel()
-	must(t, <-done, "Run")
+	runUntil(t, w, func(_ context.Context, task *Task) error { got <- task.ID; return nil }, func() {
+		if id := await(t, "the lane's execution to be reclaimed", got); id != mine {
+			t.Fatalf("reclaimed %s, want %s", id, mine)
+		}
+	})
 }

@@ -9,17 +9,6 @@ import (
 	"github.com/flowfabric/ffgo/keyspace"
 )
 
-// runUntil runs w.Run with handler until the test's wait returns, then stops it.
-func runUntil(t *testing.T, w *Worker, handler Handler, wait func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, handler) }()
-	wait()
-	cancel()
-	must(t, <-done, "Run")
-}
-
 // TestQuietLaneDelayedNotStarved: an execution delayed in a lane that is
 // otherwise empty is promoted and run while the worker's other lane is busy,
 // not after that lane has drained (one promote timer for the whole worker was

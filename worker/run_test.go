@@ -43,21 +43,16 @@ func TestRun(t *testing.T) {
 			}
 			return nil
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- w.Run(ctx, handler) }()
-		waitFor(t, "every execution to end", func() bool {
-			for _, id := range ids {
-				if !f.state(id).Terminal() {
-					return false
+		runUntil(t, w, handler, func() {
+			waitFor(t, "every execution to end", func() bool {
+				for _, id := range ids {
+					if !f.state(id).Terminal() {
+						return false
+					}
 				}
-			}
-			return true
+				return true
+			})
 		})
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatalf("Run: %v", err)
-		}
 
 		got := map[string]string{}
 		for kind, id := range ids {
@@ -184,26 +179,21 @@ func TestRunServesEveryLane(t *testing.T) {
 		o.PollInterval = time.Millisecond
 		o.MaxPollInterval = 5 * time.Millisecond
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- w.Run(ctx, func(_ context.Context, task *Task) error {
-			if task.Kind == "flaky" && task.AttemptIndex == 0 {
-				return errors.New("first attempt fails")
-			}
-			return nil
-		})
-	}()
-	waitFor(t, "every execution to complete", func() bool {
-		for _, id := range ids {
-			if f.state(id).PublicState != "completed" {
-				return false
-			}
+	runUntil(t, w, func(_ context.Context, task *Task) error {
+		if task.Kind == "flaky" && task.AttemptIndex == 0 {
+			return errors.New("first attempt fails")
 		}
-		return true
+		return nil
+	}, func() {
+		waitFor(t, "every execution to complete", func() bool {
+			for _, id := range ids {
+				if f.state(id).PublicState != "completed" {
+					return false
+				}
+			}
+			return true
+		})
 	})
-	cancel()
-	must(t, <-done, "Run")
 }
 
 // TestQuietLaneTriedLast: a lane found empty is tried after the worker's

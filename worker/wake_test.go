@@ -81,20 +81,15 @@ func TestRunWakesOnRemoteResume(t *testing.T) {
 			suspended <- s.Waitpoint
 			return nil
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- w.Run(ctx, handler) }()
-		wp := await(t, "the first attempt to suspend", suspended)
-		if _, err := f.client.DeliverSignal(ctx, id, wp.ID, Signal{Name: "go", Token: wp.Token}); err != nil {
-			t.Fatalf("DeliverSignal: %v", err)
-		}
-		if got := await(t, "the resumed handler (poll interval 1h)", resumed); got != id.String() {
-			t.Fatalf("resumed %s, want %s", got, id)
-		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatalf("Run: %v", err)
-		}
+		runUntil(t, w, handler, func() {
+			wp := await(t, "the first attempt to suspend", suspended)
+			if _, err := f.client.DeliverSignal(context.Background(), id, wp.ID, Signal{Name: "go", Token: wp.Token}); err != nil {
+				t.Fatalf("DeliverSignal: %v", err)
+			}
+			if got := await(t, "the resumed handler (poll interval 1h)", resumed); got != id.String() {
+				t.Fatalf("resumed %s, want %s", got, id)
+			}
+		})
 	})
 }
 
@@ -114,22 +109,15 @@ func TestRunClaimsWhereTheWakeUpPoints(t *testing.T) {
 		}
 
 		ran := make(chan string, 1)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- w.Run(ctx, func(ctx context.Context, task *Task) error {
-				ran <- task.ID.String()
-				return nil
-			})
-		}()
-		id := f.create(CreateOptions{ID: keyspace.NewExecutionID(far)})
-		if got := await(t, "the handler (poll interval 1h)", ran); got != id.String() {
-			t.Fatalf("ran %s, want %s", got, id)
-		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatalf("Run: %v", err)
-		}
+		runUntil(t, w, func(ctx context.Context, task *Task) error {
+			ran <- task.ID.String()
+			return nil
+		}, func() {
+			id := f.create(CreateOptions{ID: keyspace.NewExecutionID(far)})
+			if got := await(t, "the handler (poll interval 1h)", ran); got != id.String() {
+				t.Fatalf("ran %s, want %s", got, id)
+			}
+		})
 	})
 }
 
