@@ -8,24 +8,33 @@ import (
 	"github.com/flowfabric/ffgo/ffscripts"
 	"github.com/flowfabric/ffgo/internal/valkeytest"
 	"github.com/flowfabric/ffgo/keyspace"
+	"github.com/valkey-io/valkey-go"
 )
+
+// benchExecution loads the library on VALKEY_ADDR and creates one execution
+// in partition p; calls with its keys and arguments then answer DUPLICATE.
+func benchExecution(b *testing.B, p keyspace.Partition) (valkey.Client, *ffscripts.Client, ffscripts.CreateExecutionKeys, ffscripts.CreateExecutionArgs) {
+	b.Helper()
+	db := valkeytest.Standalone(b)
+	ctx := context.Background()
+	if err := ffscripts.Load(ctx, db); err != nil {
+		b.Fatal(err)
+	}
+	k, a := createArgs(keyspace.NewExecutionID(p))
+	c := ffscripts.New(db)
+	if _, err := c.CreateExecution(ctx, k, a); err != nil {
+		b.Fatal(err)
+	}
+	return db, c, k, a
+}
 
 // BenchmarkCall compares one generated call with the same FCALL written by hand with
 // valkey-go, on the same server in the same run: ff_create_execution with 8 keys and 13
 // arguments, answered with a DUPLICATE tuple after the first call. Compare the two with
 // benchstat; the generated path should cost at most 5% and 2 allocations more.
 func BenchmarkCall(b *testing.B) {
-	db := valkeytest.Standalone(b)
+	db, c, k, a := benchExecution(b, 200)
 	ctx := context.Background()
-	if err := ffscripts.Load(ctx, db); err != nil {
-		b.Fatal(err)
-	}
-	eid := keyspace.NewExecutionID(keyspace.Partition(200))
-	k, a := createArgs(eid)
-	c := ffscripts.New(db)
-	if _, err := c.CreateExecution(ctx, k, a); err != nil {
-		b.Fatal(err)
-	}
 
 	b.Run("generated", func(b *testing.B) {
 		b.ReportAllocs()
@@ -62,17 +71,8 @@ func BenchmarkCall(b *testing.B) {
 // a reply (one real DUPLICATE reply, fetched once), without the round trip that dominates
 // BenchmarkCall.
 func BenchmarkCodec(b *testing.B) {
-	db := valkeytest.Standalone(b)
+	db, _, k, a := benchExecution(b, 201)
 	ctx := context.Background()
-	if err := ffscripts.Load(ctx, db); err != nil {
-		b.Fatal(err)
-	}
-	eid := keyspace.NewExecutionID(keyspace.Partition(201))
-	k, a := createArgs(eid)
-	c := ffscripts.New(db)
-	if _, err := c.CreateExecution(ctx, k, a); err != nil {
-		b.Fatal(err)
-	}
 	reply := db.Do(ctx, ffscripts.CreateExecutionCmd(db, k, a))
 
 	b.Run("generated", func(b *testing.B) {
