@@ -56,8 +56,6 @@ func (f *Failure) Error() string {
 // abort unwinds a scenario at its first difference.
 type abort struct{ f *Failure }
 
-type skip struct{ reason string }
-
 // S is the state of one scenario run: the target, a private partition and lane, and the
 // time windows of the calls made so far.
 type S struct {
@@ -96,8 +94,6 @@ func RunScenario(ctx context.Context, t *Target, sc Scenario, slotBucket int) (r
 		case nil:
 		case abort:
 			res.Status, res.Detail = "fail", r.f.Error()
-		case skip:
-			res.Status, res.Detail = "skip", r.reason
 		default:
 			res.Status, res.Detail = "fail", fmt.Sprintf("scenario %s: %s: panic: %v", sc.Name, s.step, r)
 		}
@@ -125,12 +121,6 @@ func (s *S) Step(name string) { s.step = name }
 func (s *S) Fatalf(format string, args ...any) {
 	panic(abort{&Failure{Scenario: s.name, Step: s.step, Msg: fmt.Sprintf(format, args...)}})
 }
-
-// Skipf stops the scenario without failing it.
-func (s *S) Skipf(format string, args ...any) { panic(skip{fmt.Sprintf(format, args...)}) }
-
-// Ctx is the scenario's context.
-func (s *S) Ctx() context.Context { return s.ctx }
 
 // now returns the server time in ms.
 func (s *S) now() int64 {

@@ -93,19 +93,6 @@ func (l *List) HasErrors() bool {
 	return false
 }
 
-// Len is the number of diagnostics.
-func (l *List) Len() int { return len(l.items) }
-
-// String renders the sorted diagnostics, one per line.
-func (l *List) String() string {
-	var b strings.Builder
-	for _, d := range l.Items() {
-		b.WriteString(d.String())
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
 // Err returns the list as an error when it holds at least one error, else nil.
 func (l *List) Err() error {
 	if !l.HasErrors() {
